@@ -1,0 +1,1 @@
+"""Fraud-model lifecycle on Airflow, MLflow and RIME."""

@@ -1,0 +1,1 @@
+"""RIME backends behind one ``RimeClient`` protocol."""
