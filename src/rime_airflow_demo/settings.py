@@ -271,3 +271,15 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     (f"{ENV_PREFIX}FIREWALL_START", "GEN_PRODUCTION_START", "Deployment date: first day of the RIME_Firewall schedule."),
     (f"{ENV_PREFIX}FIREWALL_END", "last generated day", "Last day of the RIME_Firewall schedule."),
 )
+
+
+def settings_table_markdown() -> str:
+    """Render ``SETTINGS_DOC`` as the README's Markdown configuration table."""
+    lines = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
+    for name, default, meaning in SETTINGS_DOC:
+        lines.append(f"| `{name}` | `{default}` | {meaning} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table_markdown())
