@@ -21,12 +21,60 @@ def load_settings() -> Settings:
     return Settings.from_env()
 
 
-def airflow_connection_credentials(conn_id: str) -> RimeCredentials | None:
-    """Return RIME credentials from the Airflow connection ``conn_id``, or None if it is not defined.
+def _extra_bool(conn_id: str, extras: dict[str, Any], name: str) -> bool:
+    """Read a boolean extra that may arrive as JSON true/false or as a string."""
+    value = extras.get(name, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ValueError(
+        f"Airflow connection {conn_id!r} has extra {name}={value!r}; use true or false."
+    )
 
-    The connection's host is the RIME URL and its password the API key;
-    extras may set ``disable_tls`` (bool), ``ssl_ca_cert`` (path) and
-    ``channel_timeout`` (seconds).
+
+def _extra_seconds(conn_id: str, extras: dict[str, Any], name: str, default: float) -> float:
+    """Read a positive number of seconds from the connection's extras."""
+    value = extras.get(name, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ValueError(
+            f"Airflow connection {conn_id!r} has extra {name}={value!r}; "
+            "use a positive number of seconds."
+        )
+    return seconds
+
+
+def _connection_url(conn_id: str, host: str, schema: str | None, port: int | None) -> str:
+    """Build the cluster URL from the host, an optional http/https schema and the port."""
+    if "://" in host:
+        url = host.rstrip("/")
+    elif schema in ("http", "https"):
+        url = f"{schema}://{host.rstrip('/')}"
+    else:
+        url = f"https://{host.rstrip('/')}"
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"Airflow connection {conn_id!r} has host {host!r}; use an http:// or https:// URL."
+        )
+    if port:
+        url = f"{url}:{port}"
+    return url
+
+
+def airflow_connection_credentials(conn_id: str) -> RimeCredentials | None:
+    """Return RIME credentials from Airflow connection ``conn_id``, or None if it is undefined.
+
+    The connection's host is the RIME URL (``https://`` is added when it has
+    no scheme, unless the schema field is ``http``) and its password the API
+    key. Extras may set ``disable_tls`` (bool), ``ssl_ca_cert`` (path) and
+    ``channel_timeout`` (seconds, default 180).
     """
     from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
@@ -45,15 +93,13 @@ def airflow_connection_credentials(conn_id: str) -> RimeCredentials | None:
             f"Airflow connection {conn_id!r} has no password; set it to the RIME API key."
         )
     extras: dict[str, Any] = conn.extra_dejson or {}
-    url = conn.host if "://" in conn.host else f"https://{conn.host}"
-    if conn.port:
-        url = f"{url}:{conn.port}"
+    ssl_ca_cert = extras.get("ssl_ca_cert")
     return RimeCredentials(
-        url=url,
+        url=_connection_url(conn_id, conn.host, conn.schema, conn.port),
         api_key=conn.password,
-        disable_tls=bool(extras.get("disable_tls", False)),
-        ssl_ca_cert=extras.get("ssl_ca_cert"),
-        channel_timeout_s=float(extras.get("channel_timeout", 180.0)),
+        disable_tls=_extra_bool(conn_id, extras, "disable_tls"),
+        ssl_ca_cert=str(ssl_ca_cert) if ssl_ca_cert else None,
+        channel_timeout_s=_extra_seconds(conn_id, extras, "channel_timeout", 180.0),
     )
 
 
