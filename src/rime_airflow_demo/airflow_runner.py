@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +83,28 @@ def run_dag(dag: Any, logical_date: datetime | None = None) -> str:
     return state
 
 
+def logical_date_for_day(dag: Any, day: date) -> datetime:
+    """Return the logical date whose ``dag.test()`` run covers ``day``.
+
+    ``dag.test()`` infers a manual run's data interval as the period that ends
+    at its logical date. So a DAG whose data interval is a day needs the next
+    midnight to cover ``day``, and a DAG with empty intervals gets ``day``'s
+    midnight.
+    """
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    next_midnight = midnight + timedelta(days=1)
+    timetable = coerce_to_core_timetable(dag.timetable)
+    interval = timetable.infer_manual_data_interval(run_after=next_midnight)
+    return next_midnight if interval.start == midnight else midnight
+
+
 def run_days(dag: Any, days: Iterable[date]) -> dict[str, str]:
-    """Run ``dag`` once per day, logical date at UTC midnight; return state per day."""
+    """Run ``dag`` once per day so each run covers that UTC day; return state per day."""
     states = {}
     for day in days:
-        logical = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        states[day.isoformat()] = run_dag(dag, logical)
+        states[day.isoformat()] = run_dag(dag, logical_date_for_day(dag, day))
     return states
 
 
@@ -97,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dag_id")
     parser.add_argument(
         "--date", action="append", type=date.fromisoformat, default=[],
-        help="logical date (UTC, YYYY-MM-DD); repeat for several runs",
+        help="UTC day (YYYY-MM-DD) that the run covers; repeat for several runs",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
