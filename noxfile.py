@@ -1,11 +1,11 @@
 """Sessions of rime-airflow-demo; each one installs from the committed uv.lock.
 
-    nox -s tests        every offline test (unit and offline integration)
-    nox -s integration  tests against a real RIME cluster (needs credentials)
-    nox -s lint         ruff (with Airflow's AIR rules) and mypy on src
-    nox -s demo         the whole walkthrough through real Airflow, then a summary
-    nox -s airflow      Airflow UI on :8080 and MLflow UI on :7081, on loopback
-    nox -s benchmark    DAG import times and wall times of both DAGs
+nox -s tests        every offline test (unit and offline integration)
+nox -s integration  tests against a real RIME cluster (needs credentials)
+nox -s lint         ruff (with Airflow's AIR rules) and mypy on src
+nox -s demo         the whole walkthrough through real Airflow, then a summary
+nox -s airflow      Airflow UI on :8080 and MLflow UI on :7081, on loopback
+nox -s benchmark    DAG import times and wall times of both DAGs
 """
 
 from __future__ import annotations
@@ -50,7 +50,17 @@ def integration(session: nox.Session) -> None:
             f"{', '.join(missing)} not set: the real-cluster tests are reported as skipped. "
             "Set RIME_API_KEY and RIME_UPLOAD_URL to run them against a RIME cluster."
         )
-    session.run("pytest", "-m", "cluster", "-rs", "tests/integration", *session.posargs)
+    # The fake-server variants of these tests already run in the tests session.
+    session.run(
+        "pytest",
+        "-m",
+        "cluster",
+        "-k",
+        "real-cluster",
+        "-rs",
+        "tests/integration",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)
@@ -73,7 +83,16 @@ def demo(session: nox.Session) -> None:
 def airflow(session: nox.Session) -> None:
     """Start Airflow (port 8080) and an MLflow server (port 7081) on loopback; Ctrl-C stops both."""
     install_locked(session)
-    session.run("python", "-m", "rime_airflow_demo.stack", *session.posargs)
+    # On Ctrl-C nox waits interrupt_timeout seconds before it terminates the
+    # stack, which needs up to 35 s to stop both servers' process groups.
+    session.run(
+        "python",
+        "-m",
+        "rime_airflow_demo.stack",
+        *session.posargs,
+        interrupt_timeout=60.0,
+        terminate_timeout=30.0,
+    )
 
 
 @nox.session(python=PYTHON)

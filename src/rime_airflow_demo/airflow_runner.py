@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dag_id")
     parser.add_argument(
-        "--date", action="append", type=date.fromisoformat, default=[],
+        "--date",
+        action="append",
+        type=date.fromisoformat,
+        default=[],
         help="UTC day (YYYY-MM-DD) that the run covers; repeat for several runs",
     )
     args = parser.parse_args(argv)

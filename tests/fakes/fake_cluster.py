@@ -198,7 +198,10 @@ class FakeRimeCluster:
         metadata: Mapping[str, str] | None = None,
     ) -> ModelRef:
         self._record(
-            "register_model", project_id=project_id, name=name, model_path=model_path,
+            "register_model",
+            project_id=project_id,
+            name=name,
+            model_path=model_path,
             metadata=dict(metadata or {}),
         )
         self._project(project_id)
@@ -224,9 +227,15 @@ class FakeRimeCluster:
         ignored_cols: tuple[str, ...] = (),
     ) -> DatasetRef:
         self._record(
-            "register_dataset", project_id=project_id, name=name, path=path,
-            label_col=label_col, pred_col=pred_col, timestamp_col=timestamp_col,
-            model_id=model_id, ignored_cols=tuple(ignored_cols),
+            "register_dataset",
+            project_id=project_id,
+            name=name,
+            path=path,
+            label_col=label_col,
+            pred_col=pred_col,
+            timestamp_col=timestamp_col,
+            model_id=model_id,
+            ignored_cols=tuple(ignored_cols),
         )
         self._project(project_id)
         local = self.uploads.get(path, path)
@@ -241,7 +250,9 @@ class FakeRimeCluster:
         dataset = DatasetRef(dataset_id, project_id, name, len(frame), model_id)
         self.datasets[dataset_id] = dataset
         self.dataset_files[dataset_id] = {
-            "path": local, "label_col": label_col, "pred_col": pred_col,
+            "path": local,
+            "label_col": label_col,
+            "pred_col": pred_col,
             "timestamp_col": timestamp_col,
         }
         return dataset
@@ -255,8 +266,12 @@ class FakeRimeCluster:
         run_name: str,
     ) -> JobRef:
         self._record(
-            "start_stress_test", project_id=project_id, model_id=model_id,
-            ref_dataset_id=ref_dataset_id, eval_dataset_id=eval_dataset_id, run_name=run_name,
+            "start_stress_test",
+            project_id=project_id,
+            model_id=model_id,
+            ref_dataset_id=ref_dataset_id,
+            eval_dataset_id=eval_dataset_id,
+            run_name=run_name,
         )
         self._project(project_id)
         for dataset_id in (ref_dataset_id, eval_dataset_id):
@@ -276,7 +291,8 @@ class FakeRimeCluster:
             if time.monotonic() >= deadline:
                 raise JobTimeoutError(
                     f"Job {job.job_id!r} did not finish within {timeout_s} s.",
-                    job.job_id, timeout_s,
+                    job.job_id,
+                    timeout_s,
                 )
             time.sleep(min(poll_interval_s, max(deadline - time.monotonic(), 0.0)))
         if record.state is not JobState.SUCCEEDED:
@@ -312,14 +328,21 @@ class FakeRimeCluster:
         bin_size_s: int = DEFAULT_BIN_SIZE_S,
     ) -> FirewallRef:
         self._record(
-            "create_firewall", project_id=project_id, model_id=model_id,
-            ref_dataset_id=ref_dataset_id, bin_size_s=bin_size_s,
+            "create_firewall",
+            project_id=project_id,
+            model_id=model_id,
+            ref_dataset_id=ref_dataset_id,
+            bin_size_s=bin_size_s,
         )
         self._project(project_id)
         existing = self.firewalls.get(project_id)
         firewall_id = existing.firewall_id if existing else _new_id("firewall")
         firewall = FirewallRef(
-            firewall_id, project_id, model_id, ref_dataset_id, bin_size_s,
+            firewall_id,
+            project_id,
+            model_id,
+            ref_dataset_id,
+            bin_size_s,
             f"fake://firewalls/{firewall_id}",
         )
         self.firewalls[project_id] = firewall
@@ -334,15 +357,14 @@ class FakeRimeCluster:
 
     def start_continuous_test(self, firewall_id: str, dataset_id: str) -> JobRef:
         self._record("start_continuous_test", firewall_id=firewall_id, dataset_id=dataset_id)
-        firewall = next(
-            (f for f in self.firewalls.values() if f.firewall_id == firewall_id), None
-        )
+        firewall = next((f for f in self.firewalls.values() if f.firewall_id == firewall_id), None)
         if firewall is None:
             raise NotFoundError(f"Firewall {firewall_id!r} not found.")
         if dataset_id not in self.datasets:
             raise NotFoundError(f"Dataset {dataset_id!r} not found.")
         job = self._start_job(
-            JobKind.CONTINUOUS_TEST, firewall.project_id,
+            JobKind.CONTINUOUS_TEST,
+            firewall.project_id,
             {"firewall": firewall, "dataset_id": dataset_id},
         )
         if self.jobs[job.job_id].state is JobState.SUCCEEDED:
@@ -365,16 +387,25 @@ class FakeRimeCluster:
             end_iso = (start + size).isoformat()
             events = tuple(
                 DetectionEvent(
-                    event_id=_new_id("event"), firewall_id=firewall.firewall_id,
-                    bin_start=start_iso, bin_end=end_iso, **event,
+                    event_id=_new_id("event"),
+                    firewall_id=firewall.firewall_id,
+                    bin_start=start_iso,
+                    bin_end=end_iso,
+                    **event,
                 )
                 for event in self._event_scripts.get(start.date().isoformat(), [])
             )
             severity = Severity.worst([event.severity for event in events])
             key = (firewall.firewall_id, start_iso)
             self.bins[key] = BinResult(
-                firewall.firewall_id, start_iso, end_iso, len(rows), severity, {},
-                test_run_id=_new_id("run"), link=f"fake://bins/{start_iso}",
+                firewall.firewall_id,
+                start_iso,
+                end_iso,
+                len(rows),
+                severity,
+                {},
+                test_run_id=_new_id("run"),
+                link=f"fake://bins/{start_iso}",
             )
             self.events[key] = events
             keys.append(key)

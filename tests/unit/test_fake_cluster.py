@@ -26,8 +26,12 @@ def dataset_file(tmp_path: Path) -> Path:
             "amount": [1.0, 2.0, 3.0, 4.0],
             "label": [0, 1, 0, 1],
             "preds": [0.1, 0.9, 0.2, 0.8],
-            "timestamp": ["2024-03-01T00:00:00Z", "2024-03-01T23:59:59Z",
-                          "2024-03-02T00:00:00Z", "2024-03-02T12:00:00+02:00"],
+            "timestamp": [
+                "2024-03-01T00:00:00Z",
+                "2024-03-01T23:59:59Z",
+                "2024-03-02T00:00:00Z",
+                "2024-03-02T12:00:00+02:00",
+            ],
         }
     )
     frame.to_csv(path, index=False)
@@ -39,8 +43,13 @@ def _registered(cluster: FakeRimeCluster, path: Path) -> tuple[str, str, str]:
     location = cluster.upload_file(str(path), "ref")
     model = cluster.register_model(project.project_id, "lr", "fake://models/lr")
     dataset = cluster.register_dataset(
-        project.project_id, "ref", location, label_col="label", pred_col="preds",
-        timestamp_col="timestamp", model_id=model.model_id,
+        project.project_id,
+        "ref",
+        location,
+        label_col="label",
+        pred_col="preds",
+        timestamp_col="timestamp",
+        model_id=model.model_id,
     )
     return project.project_id, model.model_id, dataset.dataset_id
 
@@ -121,8 +130,14 @@ def test_continuous_test_bins_by_utc_day(dataset_file: Path) -> None:
     cluster = FakeRimeCluster()
     cluster.script_events(
         "2024-03-02",
-        {"metric": "AUC", "feature": None, "value": 0.5, "threshold": 0.7,
-         "severity": Severity.ALERT, "category": TestCategory.MODEL_PERFORMANCE},
+        {
+            "metric": "AUC",
+            "feature": None,
+            "value": 0.5,
+            "threshold": 0.7,
+            "severity": Severity.ALERT,
+            "category": TestCategory.MODEL_PERFORMANCE,
+        },
     )
     project_id, model_id, dataset_id = _registered(cluster, dataset_file)
     firewall = cluster.create_firewall(project_id, model_id, dataset_id)

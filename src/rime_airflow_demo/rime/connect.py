@@ -28,13 +28,15 @@ class RimeCredentials:
 
 
 def credentials_from_settings(settings: Settings) -> RimeCredentials | None:
-    """Return credentials from ``RIME_API_KEY`` and ``RIME_UPLOAD_URL``, or None if neither is set."""
+    """Return credentials from ``RIME_API_KEY`` and ``RIME_UPLOAD_URL``; None if neither is set."""
     if not settings.rime_api_key and not settings.rime_upload_url:
         return None
     missing = [
         name
-        for name, value in (("RIME_API_KEY", settings.rime_api_key),
-                            ("RIME_UPLOAD_URL", settings.rime_upload_url))
+        for name, value in (
+            ("RIME_API_KEY", settings.rime_api_key),
+            ("RIME_UPLOAD_URL", settings.rime_upload_url),
+        )
         if not value
     ]
     if missing:

@@ -95,9 +95,13 @@ class JsonValue:
 
     @classmethod
     def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
-        return cls(**{f.name: _from_json_field(cls, f.name, data[f.name])
-                      for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-                      if f.name in data})
+        return cls(
+            **{
+                f.name: _from_json_field(cls, f.name, data[f.name])
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if f.name in data
+            }
+        )
 
 
 def _from_json_field(cls: type, name: str, raw: Any) -> Any:
