@@ -97,6 +97,11 @@ def airflow(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def benchmark(session: nox.Session) -> None:
-    """Print DAG import times and DAG wall times on this machine."""
-    install_locked(session, "test")
-    session.run("python", "benchmarks/run.py", *session.posargs)
+    """Print DAG import and run times, the daily firewall cost, and local-engine figures."""
+    install_locked(session, "test", "bench")
+    # Evidently, the peer drift library in the local-engine benchmark, reports usage
+    # over the network unless told not to.
+    env = {"DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"}
+    session.run("python", "benchmarks/dag_import.py", env=env)
+    session.run("python", "benchmarks/firewall_day.py", env=env)
+    session.run("python", "benchmarks/local_engine.py", *session.posargs, env=env)

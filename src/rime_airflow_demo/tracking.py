@@ -52,15 +52,28 @@ def client_for(settings: Settings) -> MlflowClient:
 
 
 def experiment_id(settings: Settings) -> str:
-    """Return the id of ``settings.mlflow_experiment``, creating the experiment if needed."""
+    """Return the id of ``settings.mlflow_experiment``, creating the experiment if needed.
+
+    With a database tracking URI, MLflow would put a new experiment's
+    artifacts in ``./mlruns`` of whatever folder the task runs in, so they go
+    to ``<RIME_DEMO_HOME>/mlruns`` instead. A tracking server chooses the
+    artifact location itself.
+    """
     from mlflow.exceptions import MlflowException
 
     client = client_for(settings)
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     if experiment is not None:
         return str(experiment.experiment_id)
+    artifact_location = None
+    if not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+        artifact_location = (settings.home / "mlruns").as_uri()
     try:
-        return str(client.create_experiment(settings.mlflow_experiment))
+        return str(
+            client.create_experiment(
+                settings.mlflow_experiment, artifact_location=artifact_location
+            )
+        )
     except MlflowException:
         # Another task created it between the lookup and the create.
         experiment = client.get_experiment_by_name(settings.mlflow_experiment)
