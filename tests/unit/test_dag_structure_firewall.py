@@ -48,12 +48,12 @@ spec = importlib.util.spec_from_file_location("rime_firewall_dag", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 dag = module.dag
-interval = getattr(dag.timetable, "_interval", None)
+interval = getattr(dag.timetable, "interval", None)
 print(json.dumps({
     "dag_id": dag.dag_id,
     "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
     "timetable": type(dag.timetable).__name__,
-    "cron": getattr(dag.timetable, "_expression", None),
+    "cron": getattr(dag.timetable, "expression", None),
     "interval_s": interval.total_seconds() if interval is not None else None,
     "start_date": dag.start_date.isoformat(),
     "end_date": dag.end_date.isoformat(),
