@@ -1,1 +1,8 @@
 """Fraud-model lifecycle on Airflow, MLflow and RIME."""
+
+import os
+
+# MLflow 3 sends usage telemetry to an outside host unless told not to. The
+# walkthrough runs offline, so every entry point (DAG parse, tasks, demo,
+# stack, tests) opts out unless the user already chose otherwise.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

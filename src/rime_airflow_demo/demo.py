@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import pluggy
 
+from rime_airflow_demo.airflow_runner import logical_date_for_day
 from rime_airflow_demo.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -159,21 +160,6 @@ def run_dag_once(dag: Any, logical_date: datetime) -> RunOutcome:
 
 def utc_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-
-
-def logical_date_for_day(dag: Any, day: date) -> datetime:
-    """Return the logical date whose data interval starts at ``day``'s UTC midnight.
-
-    A cron-trigger timetable with a one-day interval puts the logical date at
-    the end of its interval, and a data-interval timetable at its start. The
-    timetable's own manual-run inference decides which applies.
-    """
-    midnight = utc_midnight(day)
-    infer = getattr(dag.timetable, "infer_manual_data_interval", None)
-    if infer is None:
-        return midnight
-    interval = infer(run_after=midnight)
-    return midnight + (midnight - interval.start)
 
 
 def stress_logical_date(dag: Any, settings: Settings) -> datetime:

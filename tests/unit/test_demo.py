@@ -19,46 +19,39 @@ from rime_airflow_demo.demo import (
     TaskProgress,
     check_outcome,
     firewall_window,
-    logical_date_for_day,
     output_to_log,
     prepare_home,
 )
+from rime_airflow_demo.airflow_runner import logical_date_for_day
 from rime_airflow_demo.settings import Settings
 
 DAY = date(2024, 3, 5)
 MIDNIGHT = datetime(2024, 3, 5, tzinfo=timezone.utc)
 
 
-class EndOfIntervalTimetable:
-    """Stand-in for a cron-trigger timetable: a manual run covers the day before its date."""
-
-    def infer_manual_data_interval(self, *, run_after: datetime) -> SimpleNamespace:
-        return SimpleNamespace(start=run_after - timedelta(days=1), end=run_after)
-
-
-class StartOfIntervalTimetable:
-    """Stand-in for a data-interval timetable: a manual run covers the day it starts."""
-
-    def infer_manual_data_interval(self, *, run_after: datetime) -> SimpleNamespace:
-        return SimpleNamespace(start=run_after, end=run_after + timedelta(days=1))
-
-
 class TestLogicalDateForDay:
-    """``logical_date_for_day`` picks the logical date whose interval is the day."""
+    """The runner picks the logical date whose data interval is the requested day."""
 
-    def test_end_of_interval_timetable(self) -> None:
-        """A cron-trigger timetable needs the midnight after the day."""
-        dag = SimpleNamespace(timetable=EndOfIntervalTimetable())
+    def test_cron_trigger_with_interval(self) -> None:
+        """A cron-trigger timetable with a one-day interval needs the midnight after the day."""
+        from airflow.sdk import CronTriggerTimetable
+
+        timetable = CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1))
+        dag = SimpleNamespace(timetable=timetable)
         assert logical_date_for_day(dag, DAY) == MIDNIGHT + timedelta(days=1)
 
-    def test_start_of_interval_timetable(self) -> None:
-        """A data-interval timetable needs the day's own midnight."""
-        dag = SimpleNamespace(timetable=StartOfIntervalTimetable())
-        assert logical_date_for_day(dag, DAY) == MIDNIGHT
+    def test_cron_data_interval(self) -> None:
+        """A data-interval timetable's manual run also ends at its logical date."""
+        from airflow.timetables.interval import CronDataIntervalTimetable
 
-    def test_timetable_without_inference(self) -> None:
-        """Without manual-run inference the day's midnight is used."""
-        dag = SimpleNamespace(timetable=object())
+        dag = SimpleNamespace(timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"))
+        assert logical_date_for_day(dag, DAY) == MIDNIGHT + timedelta(days=1)
+
+    def test_empty_interval(self) -> None:
+        """A cron trigger without an interval covers no span, so the day's midnight is used."""
+        from airflow.sdk import CronTriggerTimetable
+
+        dag = SimpleNamespace(timetable=CronTriggerTimetable("0 0 * * *", timezone="UTC"))
         assert logical_date_for_day(dag, DAY) == MIDNIGHT
 
 

@@ -75,11 +75,11 @@ def _duplicates(frame: pd.DataFrame, thresholds: Thresholds) -> TestResult:
 def _unseen_categories(
     reference: pd.Series, evaluation: pd.Series, thresholds: Thresholds
 ) -> TestResult:
-    known = set(reference.dropna().astype(str))
+    known = reference.dropna().astype(str).unique()
     present = evaluation.dropna().astype(str)
     unseen = present[~present.isin(known)]
     share = len(unseen) / len(evaluation) if len(evaluation) else 0.0
-    examples = sorted(set(unseen))[:MAX_LISTED_VALUES]
+    examples = sorted(str(value) for value in unseen.unique())[:MAX_LISTED_VALUES]
     return TestResult(
         test_name=UNSEEN_CATEGORIES,
         category=TestCategory.DATA_CLEANLINESS,

@@ -88,7 +88,7 @@ class Baseline:
                     outside = (numbers < known.min()) | (numbers > known.max())
                     abnormal |= outside & ~missing
             else:
-                seen = set(reference.dropna().astype(str))
+                seen = reference.dropna().astype(str).unique()
                 unseen = ~values.astype(str).isin(seen).to_numpy()
                 abnormal |= unseen & ~missing
         return abnormal
