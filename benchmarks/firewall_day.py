@@ -62,8 +62,11 @@ def deploy_model() -> None:
     run_id = tracking.find_or_create_run(settings, "benchmark", "setup", "lr")
     with mlflow.start_run(run_id=run_id):
         info = mlflow.sklearn.log_model(
-            model, name="model", pyfunc_predict_fn="predict_proba",
-            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
+            model,
+            name="model",
+            pyfunc_predict_fn="predict_proba",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
         )
     version = tracking.register_version(settings, str(info.model_uri), run_id, {})
     tracking.promote(settings, version.version, "benchmark")
@@ -78,8 +81,12 @@ def deploy_model() -> None:
     reference.to_parquet(reference_file, index=False)
     remote_reference = client.upload_file(str(reference_file), "benchmark/reference")
     dataset = client.register_dataset(
-        project.project_id, "reference", remote_reference, label_col=settings.label_col,
-        pred_col=PREDICTION_COL, model_id=rime_model.model_id,
+        project.project_id,
+        "reference",
+        remote_reference,
+        label_col=settings.label_col,
+        pred_col=PREDICTION_COL,
+        model_id=rime_model.model_id,
         ignored_cols=tuple(settings.ignored_cols),
     )
     client.create_firewall(project.project_id, rime_model.model_id, dataset.dataset_id)
@@ -141,9 +148,11 @@ def main() -> None:
     for days, timings in results.items():
         print(f"{days:>7}d " + " ".join(f"{timings[name]:>21.3f}s" for name in columns))
     short, long = results[HISTORIES[0]], results[HISTORIES[1]]
-    print(f"ratio {HISTORIES[1]}d/{HISTORIES[0]}d of a steady-state day: "
-          f"{long['total'] / short['total']:.2f} (fetch alone: "
-          f"{long['fetch_production_data'] / short['fetch_production_data']:.2f})")
+    print(
+        f"ratio {HISTORIES[1]}d/{HISTORIES[0]}d of a steady-state day: "
+        f"{long['total'] / short['total']:.2f} (fetch alone: "
+        f"{long['fetch_production_data'] / short['fetch_production_data']:.2f})"
+    )
 
 
 if __name__ == "__main__":

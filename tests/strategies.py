@@ -20,8 +20,9 @@ def numeric_series(draw: st.DrawFn, min_size: int = 1, max_size: int = 200) -> p
 @st.composite
 def category_series(draw: st.DrawFn, min_size: int = 1, max_size: int = 200) -> pd.Series:
     """A text column over a few values, with possible missing values."""
-    values = draw(st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=min_size,
-                           max_size=max_size))
+    values = draw(
+        st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=min_size, max_size=max_size)
+    )
     return pd.Series(values, dtype=object)
 
 

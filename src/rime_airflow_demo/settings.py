@@ -172,7 +172,8 @@ class Settings:
                 f"{ENV_PREFIX}TEST_FRACTION={test_fraction!r} must be between 0 and 1."
             )
         bin_hours = _parse_float(
-            f"{ENV_PREFIX}FIREWALL_BIN_HOURS", get(f"{ENV_PREFIX}FIREWALL_BIN_HOURS", "24"),
+            f"{ENV_PREFIX}FIREWALL_BIN_HOURS",
+            get(f"{ENV_PREFIX}FIREWALL_BIN_HOURS", "24"),
             minimum=1.0,
         )
 
@@ -181,20 +182,20 @@ class Settings:
             storage_root=get(f"{ENV_PREFIX}STORAGE_ROOT") or str(home / "storage"),
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
             mlflow_experiment=get(f"{ENV_PREFIX}MLFLOW_EXPERIMENT", "airflow_demo"),
-            registered_model_name=get(
-                f"{ENV_PREFIX}REGISTERED_MODEL", cls.registered_model_name
-            ),
+            registered_model_name=get(f"{ENV_PREFIX}REGISTERED_MODEL", cls.registered_model_name),
             rime_backend=backend,
             rime_project_name=get(f"{ENV_PREFIX}RIME_PROJECT", cls.rime_project_name),
             rime_conn_id=get(f"{ENV_PREFIX}RIME_CONN_ID", "rime_default"),
             rime_api_key=get("RIME_API_KEY"),
             rime_upload_url=get("RIME_UPLOAD_URL"),
             rime_job_timeout_s=_parse_float(
-                f"{ENV_PREFIX}RIME_JOB_TIMEOUT", get(f"{ENV_PREFIX}RIME_JOB_TIMEOUT", "3600"),
+                f"{ENV_PREFIX}RIME_JOB_TIMEOUT",
+                get(f"{ENV_PREFIX}RIME_JOB_TIMEOUT", "3600"),
                 minimum=1.0,
             ),
             rime_poll_interval_s=_parse_float(
-                f"{ENV_PREFIX}RIME_POLL_INTERVAL", get(f"{ENV_PREFIX}RIME_POLL_INTERVAL", "5"),
+                f"{ENV_PREFIX}RIME_POLL_INTERVAL",
+                get(f"{ENV_PREFIX}RIME_POLL_INTERVAL", "5"),
             ),
             rime_local_root=get(f"{ENV_PREFIX}RIME_LOCAL_ROOT") or str(home / "rime_local"),
             firewall_bin_size=timedelta(hours=bin_hours),
@@ -239,36 +240,127 @@ class Settings:
 # Environment variable, default and meaning of every setting; the README's
 # configuration table is generated from this list (see tests/unit/test_settings.py).
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
-    (f"{ENV_PREFIX}HOME", "./.demo", "Folder for all local state: Airflow home, MLflow store, data, RIME local engine."),
-    (f"{ENV_PREFIX}STORAGE_ROOT", "$RIME_DEMO_HOME/storage", "Where tasks write frames and files, at paths derived from the DAG run."),
-    ("MLFLOW_TRACKING_URI", "sqlite:///$RIME_DEMO_HOME/mlflow.db", "MLflow tracking store or server, e.g. http://127.0.0.1:7081."),
-    (f"{ENV_PREFIX}MLFLOW_EXPERIMENT", "airflow_demo", "MLflow experiment that holds one run per model per DAG run."),
-    (f"{ENV_PREFIX}REGISTERED_MODEL", "fraud-detection-model", "Registered model whose versions are the trained models; alias `production` marks the winner."),
-    (f"{ENV_PREFIX}RIME_BACKEND", "auto", "`local` (embedded engine), `sdk` (RIME cluster through rime-sdk), or `auto`: sdk when credentials exist, else local."),
-    (f"{ENV_PREFIX}RIME_PROJECT", "Fraud Detection (Airflow demo)", "RIME project name; both DAGs find the project by it."),
-    (f"{ENV_PREFIX}RIME_CONN_ID", "rime_default", "Airflow connection with the RIME URL (host) and API key (password)."),
+    (
+        f"{ENV_PREFIX}HOME",
+        "./.demo",
+        "Folder for all local state: Airflow home, MLflow store, data, RIME local engine.",
+    ),
+    (
+        f"{ENV_PREFIX}STORAGE_ROOT",
+        "$RIME_DEMO_HOME/storage",
+        "Where tasks write frames and files, at paths derived from the DAG run.",
+    ),
+    (
+        "MLFLOW_TRACKING_URI",
+        "sqlite:///$RIME_DEMO_HOME/mlflow.db",
+        "MLflow tracking store or server, e.g. http://127.0.0.1:7081.",
+    ),
+    (
+        f"{ENV_PREFIX}MLFLOW_EXPERIMENT",
+        "airflow_demo",
+        "MLflow experiment that holds one run per model per DAG run.",
+    ),
+    (
+        f"{ENV_PREFIX}REGISTERED_MODEL",
+        "fraud-detection-model",
+        "Registered model whose versions are the trained models; "
+        "alias `production` marks the winner.",
+    ),
+    (
+        f"{ENV_PREFIX}RIME_BACKEND",
+        "auto",
+        "`local` (embedded engine), `sdk` (RIME cluster through rime-sdk), "
+        "or `auto`: sdk when credentials exist, else local.",
+    ),
+    (
+        f"{ENV_PREFIX}RIME_PROJECT",
+        "Fraud Detection (Airflow demo)",
+        "RIME project name; both DAGs find the project by it.",
+    ),
+    (
+        f"{ENV_PREFIX}RIME_CONN_ID",
+        "rime_default",
+        "Airflow connection with the RIME URL (host) and API key (password).",
+    ),
     ("RIME_API_KEY", "(unset)", "RIME API key, used when the Airflow connection is absent."),
-    ("RIME_UPLOAD_URL", "(unset)", "RIME cluster URL, e.g. https://my-cluster.rime.dev, used with RIME_API_KEY."),
-    (f"{ENV_PREFIX}RIME_JOB_TIMEOUT", "3600", "Seconds to wait for a stress test or continuous test job before failing the task."),
+    (
+        "RIME_UPLOAD_URL",
+        "(unset)",
+        "RIME cluster URL, e.g. https://my-cluster.rime.dev, used with RIME_API_KEY.",
+    ),
+    (
+        f"{ENV_PREFIX}RIME_JOB_TIMEOUT",
+        "3600",
+        "Seconds to wait for a stress test or continuous test job before failing the task.",
+    ),
     (f"{ENV_PREFIX}RIME_POLL_INTERVAL", "5", "Seconds between job status polls."),
-    (f"{ENV_PREFIX}RIME_LOCAL_ROOT", "$RIME_DEMO_HOME/rime_local", "State and report pages of the local engine."),
+    (
+        f"{ENV_PREFIX}RIME_LOCAL_ROOT",
+        "$RIME_DEMO_HOME/rime_local",
+        "State and report pages of the local engine.",
+    ),
     (f"{ENV_PREFIX}FIREWALL_BIN_HOURS", "24", "Continuous-test bin size in hours."),
-    (f"{ENV_PREFIX}DATA_SOURCE", "generated", "`generated` (built-in synthetic data) or `files` (CSV or Parquet files)."),
-    (f"{ENV_PREFIX}DATA_PATH", "(unset)", "Folder or URL with the reference and production files, for `files`."),
-    (f"{ENV_PREFIX}REFERENCE_FILE", "ref.csv", "Reference file name inside DATA_PATH; split into train and test."),
-    (f"{ENV_PREFIX}PRODUCTION_FILE", "incremental.csv", "Production file name inside DATA_PATH, with a timestamp column."),
+    (
+        f"{ENV_PREFIX}DATA_SOURCE",
+        "generated",
+        "`generated` (built-in synthetic data) or `files` (CSV or Parquet files).",
+    ),
+    (
+        f"{ENV_PREFIX}DATA_PATH",
+        "(unset)",
+        "Folder or URL with the reference and production files, for `files`.",
+    ),
+    (
+        f"{ENV_PREFIX}REFERENCE_FILE",
+        "ref.csv",
+        "Reference file name inside DATA_PATH; split into train and test.",
+    ),
+    (
+        f"{ENV_PREFIX}PRODUCTION_FILE",
+        "incremental.csv",
+        "Production file name inside DATA_PATH, with a timestamp column.",
+    ),
     (f"{ENV_PREFIX}LABEL_COL", "label", "Binary label column (1 = fraud)."),
-    (f"{ENV_PREFIX}TIMESTAMP_COL", "timestamp", "Timestamp column of production data; naive values are read as UTC."),
-    (f"{ENV_PREFIX}FEATURE_COLS", "(all others)", "Comma-separated feature columns; empty means every column but label, timestamp and ignored ones."),
-    (f"{ENV_PREFIX}IGNORED_COLS", "preds", "Comma-separated columns that are not features, such as an upstream model's score."),
-    (f"{ENV_PREFIX}TEST_FRACTION", "0.2", "Share of the reference table held out as the test split."),
+    (
+        f"{ENV_PREFIX}TIMESTAMP_COL",
+        "timestamp",
+        "Timestamp column of production data; naive values are read as UTC.",
+    ),
+    (
+        f"{ENV_PREFIX}FEATURE_COLS",
+        "(all others)",
+        "Comma-separated feature columns; "
+        "empty means every column but label, timestamp and ignored ones.",
+    ),
+    (
+        f"{ENV_PREFIX}IGNORED_COLS",
+        "preds",
+        "Comma-separated columns that are not features, such as an upstream model's score.",
+    ),
+    (
+        f"{ENV_PREFIX}TEST_FRACTION",
+        "0.2",
+        "Share of the reference table held out as the test split.",
+    ),
     (f"{ENV_PREFIX}SEED", "42", "Seed of the generator, the split and model training."),
     (f"{ENV_PREFIX}GEN_REFERENCE_ROWS", "10000", "Generated reference rows."),
-    (f"{ENV_PREFIX}GEN_PRODUCTION_START", "2024-03-01", "First day of the generated production window (UTC)."),
+    (
+        f"{ENV_PREFIX}GEN_PRODUCTION_START",
+        "2024-03-01",
+        "First day of the generated production window (UTC).",
+    ),
     (f"{ENV_PREFIX}GEN_PRODUCTION_DAYS", "30", "Days in the generated production window."),
     (f"{ENV_PREFIX}GEN_ROWS_PER_DAY", "1000", "Generated production rows per day."),
-    (f"{ENV_PREFIX}GEN_DRIFT_START_DAY", "20", "Offset of the first generated production day with drift."),
-    (f"{ENV_PREFIX}FIREWALL_START", "GEN_PRODUCTION_START", "Deployment date: first day of the RIME_Firewall schedule."),
+    (
+        f"{ENV_PREFIX}GEN_DRIFT_START_DAY",
+        "20",
+        "Offset of the first generated production day with drift.",
+    ),
+    (
+        f"{ENV_PREFIX}FIREWALL_START",
+        "GEN_PRODUCTION_START",
+        "Deployment date: first day of the RIME_Firewall schedule.",
+    ),
     (f"{ENV_PREFIX}FIREWALL_END", "last generated day", "Last day of the RIME_Firewall schedule."),
 )
 

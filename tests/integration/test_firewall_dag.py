@@ -55,7 +55,8 @@ def run_airflow(env: dict[str, str], dag_id: str, days: list[date]) -> None:
 def demo_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     """Return a process environment with all state under ``home`` and the local engine."""
     env = {
-        name: value for name, value in os.environ.items()
+        name: value
+        for name, value in os.environ.items()
         if not name.startswith(("RIME_", "AIRFLOW", "MLFLOW_"))
     }
     env.update(

@@ -47,21 +47,41 @@ def train_model_dir(workdir: Path) -> Path:
 
     train = make_frame(600, seed=1)
     features = train[FEATURES].astype({"channel": object})
-    pipeline = Pipeline([
-        ("prepare", ColumnTransformer([
-            ("numbers", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]),
-             ["amount", "age"]),
-            ("categories", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-                ("encode", OneHotEncoder(handle_unknown="ignore")),
-            ]), ["channel"]),
-        ])),
-        ("classify", LogisticRegression()),
-    ])
+    pipeline = Pipeline(
+        [
+            (
+                "prepare",
+                ColumnTransformer(
+                    [
+                        (
+                            "numbers",
+                            Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]),
+                            ["amount", "age"],
+                        ),
+                        (
+                            "categories",
+                            Pipeline(
+                                [
+                                    (
+                                        "impute",
+                                        SimpleImputer(strategy="constant", fill_value="missing"),
+                                    ),
+                                    ("encode", OneHotEncoder(handle_unknown="ignore")),
+                                ]
+                            ),
+                            ["channel"],
+                        ),
+                    ]
+                ),
+            ),
+            ("classify", LogisticRegression()),
+        ]
+    )
     pipeline.fit(features, train["label"])
     with warnings.catch_warnings():
         warnings.filterwarnings(
-            "ignore", message="The ``noload`` loader strategy is deprecated",
+            "ignore",
+            message="The ``noload`` loader strategy is deprecated",
             category=DeprecationWarning,
         )
         warnings.filterwarnings("ignore", message=".*inferred as AnyType", category=UserWarning)

@@ -85,7 +85,11 @@ def parse_dag(tmp_path: Path, extra_env: dict[str, str] | None = None) -> dict[s
             env.pop(name, None)
     completed = subprocess.run(
         [sys.executable, "-c", PROBE, str(DAG_FILE), ",".join(HEAVY_MODULES)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])

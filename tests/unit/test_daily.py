@@ -105,7 +105,7 @@ class TestSliceDayProperties:
         df = table(rows)
         ids = [set(slice_day(df, "timestamp", day)["row_id"]) for day in WINDOW]
         for i, first in enumerate(ids):
-            for second in ids[i + 1:]:
+            for second in ids[i + 1 :]:
                 assert first.isdisjoint(second)
 
     @settings(max_examples=100, deadline=None)

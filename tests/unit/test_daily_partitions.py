@@ -125,9 +125,7 @@ class TestRebuild:
         """Generated data with another seed gets another fingerprint."""
         first = Settings.from_env({"RIME_DEMO_HOME": str(tmp_path)})
         second = Settings.from_env({"RIME_DEMO_HOME": str(tmp_path), "RIME_DEMO_SEED": "7"})
-        assert day_partitions.source_fingerprint(first) != day_partitions.source_fingerprint(
-            second
-        )
+        assert day_partitions.source_fingerprint(first) != day_partitions.source_fingerprint(second)
 
     def test_generated_window_adds_up(self, tmp_path: Path) -> None:
         """Every generated row lands in exactly one day of the window."""
@@ -140,8 +138,9 @@ class TestRebuild:
             }
         )
         start = settings.generator.production_start
-        counts = [len(read_day(settings, date.fromordinal(start.toordinal() + n)))
-                  for n in range(3)]
+        counts = [
+            len(read_day(settings, date.fromordinal(start.toordinal() + n))) for n in range(3)
+        ]
         assert counts == [20, 20, 20]
 
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from rime_airflow_demo import demo
+from rime_airflow_demo.airflow_runner import logical_date_for_day
 from rime_airflow_demo.demo import (
     HOME_MARKER,
     DemoError,
@@ -22,7 +23,6 @@ from rime_airflow_demo.demo import (
     output_to_log,
     prepare_home,
 )
-from rime_airflow_demo.airflow_runner import logical_date_for_day
 from rime_airflow_demo.settings import Settings
 
 DAY = date(2024, 3, 5)

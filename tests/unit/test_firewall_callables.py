@@ -86,8 +86,11 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     # Listing the requirements skips MLflow's slow inference of them.
     with mlflow.start_run(run_id=run_id):
         info = mlflow.sklearn.log_model(
-            model, name="model", pyfunc_predict_fn="predict_proba",
-            serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
+            model,
+            name="model",
+            pyfunc_predict_fn="predict_proba",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
         )
     version = tracking.register_version(settings, str(info.model_uri), run_id, {})
     tracking.promote(settings, version.version, "only model")
@@ -274,8 +277,14 @@ class TestRunFirewall:
         """Each bin and each detection event gets its own log line."""
         cluster.script_events(
             "2024-03-01",
-            {"metric": "psi", "feature": "transaction_amount", "value": 0.4,
-             "threshold": 0.2, "severity": Severity.ALERT, "category": TestCategory.DRIFT},
+            {
+                "metric": "psi",
+                "feature": "transaction_amount",
+                "value": 0.4,
+                "threshold": 0.2,
+                "severity": Severity.ALERT,
+                "category": TestCategory.DRIFT,
+            },
         )
         with caplog.at_level(logging.INFO, logger="rime_airflow_demo.pipelines"):
             result = run_day(FIRST_DAY, firewall.run_task("get_rime_project_id"))
@@ -370,22 +379,19 @@ class TestBinChecks:
 
     def test_bin_step_days_since_epoch(self) -> None:
         """A daily bin's step is its day number since 1970-01-01."""
-        item = BinResult("fw", "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00", 1,
-                         Severity.PASS, {})
+        item = BinResult(
+            "fw", "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00", 1, Severity.PASS, {}
+        )
         assert bin_step(item) == (date(2024, 3, 1) - date(1970, 1, 1)).days
 
     def test_bin_outside_interval_rejected(self) -> None:
         """A bin that starts outside the run's day is an error."""
         result = self.result("2024-03-02T00:00:00+00:00", "2024-03-03T00:00:00+00:00", 5)
         with pytest.raises(firewall.FirewallTaskError, match="outside"):
-            firewall.check_bins(
-                result, 5, "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00"
-            )
+            firewall.check_bins(result, 5, "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00")
 
     def test_row_count_mismatch_rejected(self) -> None:
         """Bins that hold fewer rows than the day are an error."""
         result = self.result("2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00", 4)
         with pytest.raises(firewall.FirewallTaskError, match="binned 4 rows"):
-            firewall.check_bins(
-                result, 5, "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00"
-            )
+            firewall.check_bins(result, 5, "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00")

@@ -19,12 +19,23 @@ def _register_and_test(root: str, data_dir: str, index: int) -> str:
     client = LocalRimeClient(root)
     project = client.get_or_create_project("fraud")
     model = client.register_model(project.project_id, f"model-{index}", "")
-    ref = client.register_dataset(project.project_id, f"ref-{index}", f"{data_dir}/ref.csv",
-                                  label_col="label", pred_col="preds")
-    ev = client.register_dataset(project.project_id, f"eval-{index}", f"{data_dir}/eval.csv",
-                                 label_col="label", pred_col="preds")
-    job = client.start_stress_test(project.project_id, model.model_id, ref.dataset_id,
-                                   ev.dataset_id, f"run-{index}")
+    ref = client.register_dataset(
+        project.project_id,
+        f"ref-{index}",
+        f"{data_dir}/ref.csv",
+        label_col="label",
+        pred_col="preds",
+    )
+    ev = client.register_dataset(
+        project.project_id,
+        f"eval-{index}",
+        f"{data_dir}/eval.csv",
+        label_col="label",
+        pred_col="preds",
+    )
+    job = client.start_stress_test(
+        project.project_id, model.model_id, ref.dataset_id, ev.dataset_id, f"run-{index}"
+    )
     return job.job_id
 
 

@@ -59,7 +59,11 @@ class Setup:
         path = self.root / f"{name}.csv"
         frame.to_csv(path, index=False)
         dataset = self.client.register_dataset(
-            self.project.project_id, name, str(path), label_col="label", pred_col="preds",
+            self.project.project_id,
+            name,
+            str(path),
+            label_col="label",
+            pred_col="preds",
             timestamp_col="timestamp",
         )
         job = self.client.start_continuous_test(self.firewall.firewall_id, dataset.dataset_id)
@@ -106,7 +110,10 @@ class TestBinning:
         )
         result = setup.run("six_hours", _production(31, DAY_1, n_rows=240))
         assert [b.start[11:] for b in result.bins] == [
-            "00:00:00Z", "06:00:00Z", "12:00:00Z", "18:00:00Z"
+            "00:00:00Z",
+            "06:00:00Z",
+            "12:00:00Z",
+            "18:00:00Z",
         ]
 
 
@@ -184,7 +191,9 @@ class TestFirewallErrors:
         """A bin size that does not tile a day is rejected with the fix."""
         with pytest.raises(InvalidInputError, match="divides 86400"):
             setup.client.create_firewall(
-                setup.project.project_id, setup.model.model_id, setup.ref.dataset_id,
+                setup.project.project_id,
+                setup.model.model_id,
+                setup.ref.dataset_id,
                 bin_size_s=7_000,
             )
 

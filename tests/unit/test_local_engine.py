@@ -47,8 +47,9 @@ def data_files(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> dic
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path,
-        data_files: dict[str, Path]) -> dict[str, object]:
+def run(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path, data_files: dict[str, Path]
+) -> dict[str, object]:
     root = tmp_path_factory.mktemp("engine")
     client = LocalRimeClient(root)
     project = client.get_or_create_project("fraud", "local engine tests")
@@ -56,23 +57,42 @@ def run(tmp_path_factory: pytest.TempPathFactory, model_dir: Path,
         project.project_id, "logistic", client.upload_model_dir(str(model_dir), "models/lr")
     )
     ref = client.register_dataset(
-        project.project_id, "ref", client.upload_file(str(data_files["ref"]), "data"),
-        label_col="label", pred_col="preds", model_id=model.model_id,
+        project.project_id,
+        "ref",
+        client.upload_file(str(data_files["ref"]), "data"),
+        label_col="label",
+        pred_col="preds",
+        model_id=model.model_id,
     )
     ev = client.register_dataset(
-        project.project_id, "eval", client.upload_file(str(data_files["eval"]), "data"),
-        label_col="label", pred_col="preds", model_id=model.model_id,
+        project.project_id,
+        "eval",
+        client.upload_file(str(data_files["eval"]), "data"),
+        label_col="label",
+        pred_col="preds",
+        model_id=model.model_id,
     )
     job = client.start_stress_test(
         project.project_id, model.model_id, ref.dataset_id, ev.dataset_id, "nightly run"
     )
-    return {"root": root, "client": client, "project": project, "model": model, "ref": ref,
-            "eval": ev, "job": job, "result": client.get_stress_test_result(job)}
+    return {
+        "root": root,
+        "client": client,
+        "project": project,
+        "model": model,
+        "ref": ref,
+        "eval": ev,
+        "job": job,
+        "result": client.get_stress_test_result(job),
+    }
 
 
 def _tests(result: StressTestResult, name: str, feature: str | None = None) -> list:
-    return [t for t in result.tests
-            if t.test_name == name and (feature is None or t.features == (feature,))]
+    return [
+        t
+        for t in result.tests
+        if t.test_name == name and (feature is None or t.features == (feature,))
+    ]
 
 
 class TestStressTest:
@@ -177,12 +197,15 @@ class TestWithoutModelDirectory:
         client = LocalRimeClient(tmp_path)
         project = client.get_or_create_project("fraud")
         model = client.register_model(project.project_id, "scores only", "")
-        ref = client.register_dataset(project.project_id, "ref", str(data_files["ref"]),
-                                      label_col="label", pred_col="preds")
-        ev = client.register_dataset(project.project_id, "eval", str(data_files["eval"]),
-                                     label_col="label", pred_col="preds")
-        job = client.start_stress_test(project.project_id, model.model_id, ref.dataset_id,
-                                       ev.dataset_id, "no model")
+        ref = client.register_dataset(
+            project.project_id, "ref", str(data_files["ref"]), label_col="label", pred_col="preds"
+        )
+        ev = client.register_dataset(
+            project.project_id, "eval", str(data_files["eval"]), label_col="label", pred_col="preds"
+        )
+        job = client.start_stress_test(
+            project.project_id, model.model_id, ref.dataset_id, ev.dataset_id, "no model"
+        )
         result = client.get_stress_test_result(job)
         assert not [t for t in result.tests if t.category is TestCategory.ABNORMAL_INPUTS]
         # amount and age: missing, high, low; channel: missing, unseen.
@@ -269,8 +292,14 @@ def test_register_dataset_rejects(tmp_path: Path, case: str, text: str, message:
     pred_col = "preds" if "preds" in text else None
     timestamp_col = "ts" if ",ts" in text else None
     with pytest.raises(InvalidInputError, match=message):
-        client.register_dataset(project.project_id, "bad", str(path), label_col="label",
-                                pred_col=pred_col, timestamp_col=timestamp_col)
+        client.register_dataset(
+            project.project_id,
+            "bad",
+            str(path),
+            label_col="label",
+            pred_col=pred_col,
+            timestamp_col=timestamp_col,
+        )
 
 
 def test_register_dataset_missing_file(tmp_path: Path) -> None:
@@ -278,8 +307,9 @@ def test_register_dataset_missing_file(tmp_path: Path) -> None:
     client = LocalRimeClient(tmp_path)
     project = client.get_or_create_project("fraud")
     with pytest.raises(InvalidInputError, match=r"nowhere\.csv"):
-        client.register_dataset(project.project_id, "x", str(tmp_path / "nowhere.csv"),
-                                label_col="label")
+        client.register_dataset(
+            project.project_id, "x", str(tmp_path / "nowhere.csv"), label_col="label"
+        )
 
 
 class TestJobs:
@@ -306,10 +336,12 @@ class TestJobs:
         client = LocalRimeClient(tmp_path / "rime")
         project = client.get_or_create_project("fraud")
         model = client.register_model(project.project_id, "broken", str(broken))
-        ref = client.register_dataset(project.project_id, "ref", str(data_files["ref"]),
-                                      label_col="label", pred_col="preds")
-        job = client.start_stress_test(project.project_id, model.model_id, ref.dataset_id,
-                                       ref.dataset_id, "broken")
+        ref = client.register_dataset(
+            project.project_id, "ref", str(data_files["ref"]), label_col="label", pred_col="preds"
+        )
+        job = client.start_stress_test(
+            project.project_id, model.model_id, ref.dataset_id, ref.dataset_id, "broken"
+        )
         with pytest.raises(JobFailedError, match="weights are corrupt"):
             client.wait_for_job(job, timeout_s=1)
 
@@ -323,10 +355,12 @@ def test_missing_predictions_come_from_model(
     model = client.register_model(project.project_id, "lr", str(model_dir))
     frame = pd.read_csv(data_files["ref"])
     frame.drop(columns="preds").to_csv(tmp_path / "unscored.csv", index=False)
-    ref = client.register_dataset(project.project_id, "ref", str(tmp_path / "unscored.csv"),
-                                  label_col="label")
-    job = client.start_stress_test(project.project_id, model.model_id, ref.dataset_id,
-                                   ref.dataset_id, "self")
+    ref = client.register_dataset(
+        project.project_id, "ref", str(tmp_path / "unscored.csv"), label_col="label"
+    )
+    job = client.start_stress_test(
+        project.project_id, model.model_id, ref.dataset_id, ref.dataset_id, "self"
+    )
     auc = client.get_stress_test_result(job).model_perf["AUC"].reference
     assert auc == pytest.approx(metrics.roc_auc_score(frame["label"], frame["preds"]))
     assert np.isfinite(auc)

@@ -110,7 +110,4 @@ def split_by_day(
     frame = df.copy()
     frame[timestamp_col] = timestamps
     day_keys = timestamps.dt.floor("D").dt.date
-    return {
-        day: group
-        for day, group in frame.groupby(day_keys, sort=True)
-    }
+    return {day: group for day, group in frame.groupby(day_keys, sort=True)}

@@ -78,9 +78,7 @@ def source_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read_interval(
-    settings: Settings, start: datetime | str, end: datetime | str
-) -> pd.DataFrame:
+def read_interval(settings: Settings, start: datetime | str, end: datetime | str) -> pd.DataFrame:
     """Return the production rows with a timestamp in ``[start, end)`` (UTC).
 
     Reads only the day partitions that overlap the interval, building them
@@ -91,9 +89,11 @@ def read_interval(
     folder = partition_folder(settings.storage_root)
     with _lock(folder):
         _ensure_partitions(settings, folder)
-        frames = [pd.read_parquet(day_file(folder, day))
-                  for day in days_in_interval(start, end)
-                  if day_file(folder, day).exists()]
+        frames = [
+            pd.read_parquet(day_file(folder, day))
+            for day in days_in_interval(start, end)
+            if day_file(folder, day).exists()
+        ]
         schema = pd.read_parquet(folder / SCHEMA_FILE)
     if not frames:
         return schema
@@ -140,8 +140,9 @@ def _build_partitions(settings: Settings, folder: Path, fingerprint: str) -> Non
         (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("Partitioned %d production rows into %d day files in %s",
-             len(frame), len(days), folder)
+    log.info(
+        "Partitioned %d production rows into %d day files in %s", len(frame), len(days), folder
+    )
 
 
 def _lock(folder: Path) -> Any:
@@ -162,8 +163,7 @@ def _file_stat(url: str) -> dict[str, str]:
         info = fs.info(path)
     except FileNotFoundError as exc:
         raise DataError(
-            f"Data file {url!r} not found; check RIME_DEMO_DATA_PATH and "
-            "RIME_DEMO_PRODUCTION_FILE."
+            f"Data file {url!r} not found; check RIME_DEMO_DATA_PATH and RIME_DEMO_PRODUCTION_FILE."
         ) from exc
     modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or ""
     return {"size": str(info.get("size", "")), "modified": str(modified)}

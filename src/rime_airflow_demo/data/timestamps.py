@@ -39,10 +39,8 @@ def to_utc(values: pd.Series, column: str, source: str) -> pd.Series:
                 f"{source}: column {column!r} has {int(bad.sum())} unparseable value(s), "
                 f"first {first!r}; use ISO 8601 such as 2024-03-01 or 2024-03-01T12:00:00+02:00."
             )
-    if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize("UTC")
-    else:
-        parsed = parsed.dt.tz_convert("UTC")
+    naive = parsed.dt.tz is None
+    parsed = parsed.dt.tz_localize("UTC") if naive else parsed.dt.tz_convert("UTC")
     if bool(parsed.isna().any()):
         raise TimestampError(
             f"{source}: column {column!r} has {int(parsed.isna().sum())} missing timestamp(s); "

@@ -75,15 +75,14 @@ def fetch_production_data(**context: Any) -> dict[str, Any]:
     return {"path": str(path), "rows": len(frame), "start": start, "end": end}
 
 
-def continue_if_data_available(
-    fetched: Mapping[str, Any], **context: Any
-) -> dict[str, Any] | None:
+def continue_if_data_available(fetched: Mapping[str, Any], **context: Any) -> dict[str, Any] | None:
     """Return ``fetched`` when the interval has rows, or None to skip the downstream tasks."""
     if int(fetched["rows"]) > 0:
         return dict(fetched)
     log.info(
         "No production rows in [%s, %s); skipping predictions and the firewall.",
-        fetched["start"], fetched["end"],
+        fetched["start"],
+        fetched["end"],
     )
     return None
 
@@ -126,12 +125,13 @@ def add_prod_preds(fetched: Mapping[str, Any], **context: Any) -> dict[str, Any]
     path = run_dir(settings.storage_root, dag_id, run_id) / PREDICTIONS_FILE
     frame.to_parquet(path, index=False)
     day = interval_day(fetched["start"])
-    uploaded = rime_client(settings).upload_file(
-        str(path), f"firewall/production/{day}.parquet"
-    )
+    uploaded = rime_client(settings).upload_file(str(path), f"firewall/production/{day}.parquet")
     log.info(
         "Scored %d rows of %s with model version %s; uploaded to %s",
-        len(frame), day, version, uploaded,
+        len(frame),
+        day,
+        version,
+        uploaded,
     )
     return {
         **fetched,
@@ -246,8 +246,9 @@ def check_bins(result: ContinuousTestResult, rows: int, start: str, end: str) ->
     from rime_airflow_demo.data.daily import utc_instant
 
     lower, upper = utc_instant(start, "start"), utc_instant(end, "end")
-    outside = [b.start for b in result.bins
-               if not lower <= utc_instant(b.start, "bin start") < upper]
+    outside = [
+        b.start for b in result.bins if not lower <= utc_instant(b.start, "bin start") < upper
+    ]
     if outside:
         raise FirewallTaskError(
             f"The continuous test wrote bins {outside} outside the run's interval "

@@ -49,20 +49,33 @@ def log_result(result: ContinuousTestResult) -> str:
         )
         log.info(
             "Bin [%s, %s): %d rows, severity %s, metrics: %s",
-            item.start, item.end, item.n_rows, item.severity.value, metrics or "none",
+            item.start,
+            item.end,
+            item.n_rows,
+            item.severity.value,
+            metrics or "none",
         )
     for event in result.events:
         log.info(
             "Detection event %s on bin [%s, %s): %s %s%s = %s (threshold %s), %s",
-            event.event_id, event.bin_start, event.bin_end, event.category.value, event.metric,
+            event.event_id,
+            event.bin_start,
+            event.bin_end,
+            event.category.value,
+            event.metric,
             f" of feature {event.feature!r}" if event.feature else "",
-            _format(event.value), _format(event.threshold), event.severity.value,
+            _format(event.value),
+            _format(event.threshold),
+            event.severity.value,
         )
     severities = [item.severity for item in result.bins] + [e.severity for e in result.events]
     worst = Severity.worst(severities)
     log.info(
         "Continuous test job %s: %d bin(s), %d detection event(s), worst severity %s",
-        result.job_id, len(result.bins), len(result.events), worst.value,
+        result.job_id,
+        len(result.bins),
+        len(result.events),
+        worst.value,
     )
     return worst.value
 
@@ -129,8 +142,9 @@ def firewall_run(settings: Settings, model_version: str) -> str:
             TAG_MODEL_VERSION: model_version,
         },
     )
-    log.info("Created MLflow run %s for the firewall of model version %s",
-             run.info.run_id, model_version)
+    log.info(
+        "Created MLflow run %s for the firewall of model version %s", run.info.run_id, model_version
+    )
     return str(run.info.run_id)
 
 
@@ -150,7 +164,11 @@ def _log_points(
             # artifact contains the current value.
             log.warning(
                 "MLflow run %s already has %s=%s at step %d; adding %s",
-                run_id, key, points[0].value, step, value,
+                run_id,
+                key,
+                points[0].value,
+                step,
+                value,
             )
         client.log_metric(run_id, key, value, step=step, timestamp=timestamp_ms)
 
@@ -180,7 +198,9 @@ def _tag_version(
         settings.registered_model_name, model_version, VERSION_TAG_LAST_BIN, latest.start
     )
     client.set_model_version_tag(
-        settings.registered_model_name, model_version, VERSION_TAG_LAST_SEVERITY,
+        settings.registered_model_name,
+        model_version,
+        VERSION_TAG_LAST_SEVERITY,
         latest.severity.value,
     )
 

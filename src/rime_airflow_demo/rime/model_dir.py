@@ -78,4 +78,4 @@ def load_predict_df(model_dir: str | Path) -> Callable[[Any], Any]:
     predict_df = getattr(module, "predict_df", None)
     if not callable(predict_df):
         raise TypeError(f"{entry} defines no callable predict_df(df).")
-    return predict_df  # type: ignore[no-any-return]
+    return predict_df

@@ -87,8 +87,9 @@ def abnormal_input_tests(
             corrupted = sample.copy()
             corrupted[feature] = _constant_column(sample[feature], value)
             outcomes.tests.append(
-                _grade_injection(test_name, feature, value, baseline, corrupted, predict_df,
-                                 thresholds)
+                _grade_injection(
+                    test_name, feature, value, baseline, corrupted, predict_df, thresholds
+                )
             )
     return outcomes
 
@@ -138,10 +139,12 @@ def _grade_injection(
         )
     change = float(np.mean(np.abs(predictions - baseline)))
     flips = float(np.mean((predictions >= DECISION_THRESHOLD) != (baseline >= DECISION_THRESHOLD)))
-    severity = worst([
-        grade(change, thresholds.abnormal_change_warning, thresholds.abnormal_change_alert),
-        grade(flips, thresholds.abnormal_flip_warning, thresholds.abnormal_flip_alert),
-    ])
+    severity = worst(
+        [
+            grade(change, thresholds.abnormal_change_warning, thresholds.abnormal_change_alert),
+            grade(flips, thresholds.abnormal_flip_warning, thresholds.abnormal_flip_alert),
+        ]
+    )
     return TestResult(
         test_name=test_name,
         category=TestCategory.ABNORMAL_INPUTS,

@@ -30,9 +30,7 @@ def is_numeric(values: pd.Series) -> bool:
     """Return True when ``values`` is a numeric, non-boolean column (binned by quantiles)."""
     import pandas as pd
 
-    return bool(
-        pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    )
+    return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
 
 
 def quantile_edges(reference: np.ndarray, n_bins: int) -> np.ndarray:
@@ -98,9 +96,7 @@ def psi(reference_counts: np.ndarray, evaluation_counts: np.ndarray, epsilon: fl
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def feature_psi(
-    reference: pd.Series, evaluation: pd.Series, n_bins: int, epsilon: float
-) -> float:
+def feature_psi(reference: pd.Series, evaluation: pd.Series, n_bins: int, epsilon: float) -> float:
     """Return the PSI of one column: quantile bins when numeric, value bins otherwise."""
     if is_numeric(reference) and is_numeric(evaluation):
         edges = quantile_edges(reference.to_numpy(dtype=float, na_value=np.nan), n_bins)
@@ -130,9 +126,7 @@ def slice_masks(values: pd.Series, n_bins: int) -> dict[str, np.ndarray]:
         edges = quantile_edges(numbers, n_bins)
         index = numeric_bin_index(numbers, edges)
         names = _range_names(edges)
-        return {
-            names[i]: index == i for i in range(len(edges) + 2) if bool(np.any(index == i))
-        }
+        return {names[i]: index == i for i in range(len(edges) + 2) if bool(np.any(index == i))}
     labels = category_labels(values)
     return {category: labels == category for category in sorted(set(labels))}
 
@@ -149,9 +143,7 @@ def validate_bin_size(bin_size_s: int) -> None:
     That holds when the size divides a day (1 h, 6 h, 1 day) or is a whole
     number of days.
     """
-    if bin_size_s <= 0 or (
-        SECONDS_PER_DAY % bin_size_s != 0 and bin_size_s % SECONDS_PER_DAY != 0
-    ):
+    if bin_size_s <= 0 or (SECONDS_PER_DAY % bin_size_s != 0 and bin_size_s % SECONDS_PER_DAY != 0):
         raise ValueError(
             f"bin_size_s={bin_size_s!r} does not align bins to UTC midnight; use a number "
             f"of seconds that divides {SECONDS_PER_DAY} (one day) or a multiple of it."

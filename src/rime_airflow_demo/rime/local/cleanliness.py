@@ -19,7 +19,9 @@ MAX_LISTED_VALUES = 5
 
 
 def cleanliness_tests(
-    reference: pd.DataFrame, evaluation: pd.DataFrame, features: list[str],
+    reference: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    features: list[str],
     thresholds: Thresholds,
 ) -> Outcomes:
     """Grade each feature's missing rate and unseen categories, and the duplicated rows."""
@@ -46,8 +48,11 @@ def _missing_rate(
         category=TestCategory.DATA_CLEANLINESS,
         features=(str(reference.name),),
         severity=grade(rise, thresholds.missing_rise_warning, thresholds.missing_rise_alert),
-        metrics={"reference_rate": reference_rate, "evaluation_rate": evaluation_rate,
-                 "rise": rise},
+        metrics={
+            "reference_rate": reference_rate,
+            "evaluation_rate": evaluation_rate,
+            "rise": rise,
+        },
         description=(
             f"{evaluation_rate:.2%} of evaluation values of {reference.name!r} are missing, "
             f"against {reference_rate:.2%} in the reference (warning at a rise of "

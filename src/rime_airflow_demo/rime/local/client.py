@@ -187,8 +187,12 @@ class LocalRimeClient:
         _require_name("dataset name", name)
         if model_id is not None:
             self._model_in_project(model_id, project_id)
-        spec = DatasetSpec(label_col=label_col, pred_col=pred_col, timestamp_col=timestamp_col,
-                           ignored_cols=tuple(ignored_cols))
+        spec = DatasetSpec(
+            label_col=label_col,
+            pred_col=pred_col,
+            timestamp_col=timestamp_col,
+            ignored_cols=tuple(ignored_cols),
+        )
         source = local_path(path).absolute()
         frame = read_table(source)
         validate_table(frame, str(source), spec)
@@ -196,19 +200,31 @@ class LocalRimeClient:
 
         dataset_id = self._store.dataset_id_for(project_id, name)
         atomic_write_bytes(snapshot_path(self.root, dataset_id), data)
-        ref = self._store.upsert_dataset(DatasetRecord(
-            ref=DatasetRef(dataset_id=dataset_id, project_id=project_id, name=name,
-                           n_rows=len(frame), model_id=model_id),
-            spec=spec,
-            source=str(source),
-        ))
+        ref = self._store.upsert_dataset(
+            DatasetRecord(
+                ref=DatasetRef(
+                    dataset_id=dataset_id,
+                    project_id=project_id,
+                    name=name,
+                    n_rows=len(frame),
+                    model_id=model_id,
+                ),
+                spec=spec,
+                source=str(source),
+            )
+        )
         if ref.dataset_id != dataset_id:
             # Another process registered the same name first; its id wins, these rows too.
             os.replace(
                 snapshot_path(self.root, dataset_id), snapshot_path(self.root, ref.dataset_id)
             )
-        log.info("Registered dataset %r as %s (%d rows) from %s", name, ref.dataset_id,
-                 ref.n_rows, source)
+        log.info(
+            "Registered dataset %r as %s (%d rows) from %s",
+            name,
+            ref.dataset_id,
+            ref.n_rows,
+            source,
+        )
         return ref
 
     # Stress tests
@@ -231,11 +247,23 @@ class LocalRimeClient:
 
         job = JobRef(job_id=new_id(), kind=JobKind.STRESS_TEST, project_id=project_id)
         self._store.insert_job(job.job_id, job.kind, project_id, run_name)
-        log.info("Stress test job %s started: model %s, reference %s, evaluation %s",
-                 job.job_id, model_id, ref_dataset_id, eval_dataset_id)
+        log.info(
+            "Stress test job %s started: model %s, reference %s, evaluation %s",
+            job.job_id,
+            model_id,
+            ref_dataset_id,
+            eval_dataset_id,
+        )
         try:
-            result = execute_stress_test(job.job_id, run_name, project, model,
-                                         (reference, evaluation), self.thresholds, self._paths)
+            result = execute_stress_test(
+                job.job_id,
+                run_name,
+                project,
+                model,
+                (reference, evaluation),
+                self.thresholds,
+                self._paths,
+            )
         except Exception as exc:  # the job records any failure, as a cluster's job would
             log.exception("Stress test job %s failed", job.job_id)
             self._store.finish_job(job.job_id, JobState.FAILED, f"{type(exc).__name__}: {exc}")
@@ -262,7 +290,8 @@ class LocalRimeClient:
                 raise JobTimeoutError(
                     f"Job {record.job_id!r} is still {record.state.value} after {timeout_s} s; "
                     "wait longer or check the engine's log.",
-                    job_id=record.job_id, timeout_s=timeout_s,
+                    job_id=record.job_id,
+                    timeout_s=timeout_s,
                 )
             time.sleep(max(0.0, min(poll_interval_s, deadline - time.monotonic())))
 
@@ -293,8 +322,13 @@ class LocalRimeClient:
         firewall = self._store.upsert_firewall(project_id, model_id, ref_dataset_id, bin_size_s)
         self._pages.refresh_firewall(firewall)
         self._pages.refresh_project(self._store.get_project(project_id))
-        log.info("Firewall %s of project %s uses model %s and reference %s",
-                 firewall.firewall_id, project_id, model_id, ref_dataset_id)
+        log.info(
+            "Firewall %s of project %s uses model %s and reference %s",
+            firewall.firewall_id,
+            project_id,
+            model_id,
+            ref_dataset_id,
+        )
         return self._pages.with_firewall_link(firewall)
 
     def get_firewall(self, project_id: str) -> FirewallRef:
@@ -322,14 +356,24 @@ class LocalRimeClient:
         require_features(production, reference.features, reference.name)
         _require_predictions(model, reference, production)
 
-        job = JobRef(job_id=new_id(), kind=JobKind.CONTINUOUS_TEST,
-                     project_id=firewall.project_id)
+        job = JobRef(job_id=new_id(), kind=JobKind.CONTINUOUS_TEST, project_id=firewall.project_id)
         self._store.insert_job(job.job_id, job.kind, firewall.project_id, production.name)
-        log.info("Continuous test job %s started: firewall %s, dataset %s",
-                 job.job_id, firewall_id, dataset_id)
+        log.info(
+            "Continuous test job %s started: firewall %s, dataset %s",
+            job.job_id,
+            firewall_id,
+            dataset_id,
+        )
         try:
-            execute_continuous_test(job.job_id, firewall, model, (reference, production),
-                                    self._store, self.thresholds, self._paths)
+            execute_continuous_test(
+                job.job_id,
+                firewall,
+                model,
+                (reference, production),
+                self._store,
+                self.thresholds,
+                self._paths,
+            )
         except Exception as exc:  # the job records any failure, as a cluster's job would
             log.exception("Continuous test job %s failed", job.job_id)
             self._store.finish_job(job.job_id, JobState.FAILED, f"{type(exc).__name__}: {exc}")
@@ -346,10 +390,14 @@ class LocalRimeClient:
         self._finished_job(job, JobKind.CONTINUOUS_TEST)
         bins = self._store.job_bins(job.job_id)
         firewall_id = bins[0].firewall_id if bins else ""
-        events = [event for result in bins
-                  for event in self._store.bin_events(result.firewall_id, result.start)]
-        return ContinuousTestResult(job_id=job.job_id, firewall_id=firewall_id,
-                                    bins=tuple(bins), events=tuple(events))
+        events = [
+            event
+            for result in bins
+            for event in self._store.bin_events(result.firewall_id, result.start)
+        ]
+        return ContinuousTestResult(
+            job_id=job.job_id, firewall_id=firewall_id, bins=tuple(bins), events=tuple(events)
+        )
 
     # Helpers
 

@@ -62,14 +62,18 @@ class Baseline:
 
     @classmethod
     def from_reference(
-        cls, frame: pd.DataFrame, features: list[str], labels: np.ndarray,
+        cls,
+        frame: pd.DataFrame,
+        features: list[str],
+        labels: np.ndarray,
         predictions: np.ndarray,
     ) -> Baseline:
         """Compute the reference metrics from its labelled rows."""
         labelled = ~np.isnan(labels)
         metrics = binary_metrics(labels[labelled], predictions[labelled])
-        return cls(frame=frame[features], features=features, predictions=predictions,
-                   metrics=metrics)
+        return cls(
+            frame=frame[features], features=features, predictions=predictions, metrics=metrics
+        )
 
     def abnormal_rows(self, frame: pd.DataFrame) -> np.ndarray:
         """Mark rows with a number outside the reference range, an unseen category, or a
@@ -126,13 +130,17 @@ def evaluate_bin(
     metrics[LABELLED_ROWS] = float(labelled.sum())
     metrics[MEAN_PREDICTION] = float(np.mean(rows.predictions))
     metrics[PREDICTION_DRIFT_PSI] = feature_psi(
-        pd.Series(baseline.predictions, dtype=float), pd.Series(rows.predictions, dtype=float),
-        thresholds.drift_quantile_bins, thresholds.psi_epsilon,
+        pd.Series(baseline.predictions, dtype=float),
+        pd.Series(rows.predictions, dtype=float),
+        thresholds.drift_quantile_bins,
+        thresholds.psi_epsilon,
     )
     for feature in baseline.features:
         metrics[feature_metric_name(feature)] = feature_psi(
-            baseline.frame[feature], rows.frame[feature],
-            thresholds.drift_quantile_bins, thresholds.psi_epsilon,
+            baseline.frame[feature],
+            rows.frame[feature],
+            thresholds.drift_quantile_bins,
+            thresholds.psi_epsilon,
         )
     metrics[ABNORMAL_INPUT_RATE] = float(np.mean(baseline.abnormal_rows(rows.frame)))
 
@@ -162,13 +170,27 @@ class _Monitor:
     thresholds: Thresholds
 
     def _event(
-        self, metric: str, feature: str | None, value: float, severity: Severity,
-        threshold: float, category: TestCategory, description: str,
+        self,
+        metric: str,
+        feature: str | None,
+        value: float,
+        severity: Severity,
+        threshold: float,
+        category: TestCategory,
+        description: str,
     ) -> DetectionEvent:
         return DetectionEvent(
-            event_id=new_id(), firewall_id=self.firewall.firewall_id, bin_start=self.start,
-            bin_end=self.end, metric=metric, feature=feature, value=value, threshold=threshold,
-            severity=severity, category=category, description=description,
+            event_id=new_id(),
+            firewall_id=self.firewall.firewall_id,
+            bin_start=self.start,
+            bin_end=self.end,
+            metric=metric,
+            feature=feature,
+            value=value,
+            threshold=threshold,
+            severity=severity,
+            category=category,
+            description=description,
         )
 
     def performance(
@@ -184,11 +206,18 @@ class _Monitor:
             if severity is Severity.PASS:
                 continue
             floor = expected - (alert if severity is Severity.ALERT else warning)
-            events.append(self._event(
-                name, None, value, severity, floor, TestCategory.MODEL_PERFORMANCE,
-                f"{name} is {value:.4f} in this bin, below {floor:.4f} "
-                f"(reference {expected:.4f} minus the allowed drop).",
-            ))
+            events.append(
+                self._event(
+                    name,
+                    None,
+                    value,
+                    severity,
+                    floor,
+                    TestCategory.MODEL_PERFORMANCE,
+                    f"{name} is {value:.4f} in this bin, below {floor:.4f} "
+                    f"(reference {expected:.4f} minus the allowed drop).",
+                )
+            )
         return events
 
     def drift(self, metrics: dict[str, float | None], features: list[str]) -> list[DetectionEvent]:
@@ -202,14 +231,24 @@ class _Monitor:
             severity = grade(value, self.thresholds.psi_warning, self.thresholds.psi_alert)
             if value is None or severity is Severity.PASS:
                 continue
-            limit = self.thresholds.psi_alert if severity is Severity.ALERT else (
-                self.thresholds.psi_warning)
+            limit = (
+                self.thresholds.psi_alert
+                if severity is Severity.ALERT
+                else (self.thresholds.psi_warning)
+            )
             subject = "the predictions" if feature is None else f"feature {feature!r}"
-            events.append(self._event(
-                metric, feature, value, severity, limit, TestCategory.DRIFT,
-                f"The PSI of {subject} against the reference is {value:.4f}, "
-                f"at or above {limit}.",
-            ))
+            events.append(
+                self._event(
+                    metric,
+                    feature,
+                    value,
+                    severity,
+                    limit,
+                    TestCategory.DRIFT,
+                    f"The PSI of {subject} against the reference is {value:.4f}, "
+                    f"at or above {limit}.",
+                )
+            )
         return events
 
     def abnormal(self, metrics: dict[str, float | None]) -> list[DetectionEvent]:
@@ -220,8 +259,15 @@ class _Monitor:
         if value is None or severity is Severity.PASS:
             return []
         limit = alert if severity is Severity.ALERT else warning
-        return [self._event(
-            ABNORMAL_INPUT_RATE, None, value, severity, limit, TestCategory.ABNORMAL_INPUTS,
-            f"{value:.2%} of the rows have a missing, out-of-range or unseen value, "
-            f"at or above {limit:.0%}.",
-        )]
+        return [
+            self._event(
+                ABNORMAL_INPUT_RATE,
+                None,
+                value,
+                severity,
+                limit,
+                TestCategory.ABNORMAL_INPUTS,
+                f"{value:.2%} of the rows have a missing, out-of-range or unseen value, "
+                f"at or above {limit:.0%}.",
+            )
+        ]

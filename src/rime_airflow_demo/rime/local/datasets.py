@@ -96,8 +96,11 @@ def validate_table(frame: pd.DataFrame, source: str, spec: DatasetSpec) -> None:
     bad value.
     """
     columns = [str(column) for column in frame.columns]
-    for role, column in (("label", spec.label_col), ("prediction", spec.pred_col),
-                         ("timestamp", spec.timestamp_col)):
+    for role, column in (
+        ("label", spec.label_col),
+        ("prediction", spec.pred_col),
+        ("timestamp", spec.timestamp_col),
+    ):
         if column is not None and column not in columns:
             raise InvalidInputError(
                 f"{source}: {role} column {column!r} is missing; the columns are {columns}. "

@@ -52,23 +52,35 @@ def drift_tests(
 
     reference_predictions = pd.Series(predictions[0], dtype=float)
     evaluation_predictions = pd.Series(predictions[1], dtype=float)
-    outcomes.tests.append(_psi_test(
-        PREDICTION_DRIFT, (), reference_predictions, evaluation_predictions, thresholds,
-        "the predicted probabilities",
-    ))
+    outcomes.tests.append(
+        _psi_test(
+            PREDICTION_DRIFT,
+            (),
+            reference_predictions,
+            evaluation_predictions,
+            thresholds,
+            "the predicted probabilities",
+        )
+    )
 
     reference_labels, evaluation_labels = (values[~np.isnan(values)] for values in labels)
     if reference_labels.size == 0 or evaluation_labels.size == 0:
-        outcomes.skipped.append(SkippedTest(
-            LABEL_DRIFT, TestCategory.DRIFT, (), "Label Drift needs labels in both datasets."
-        ))
+        outcomes.skipped.append(
+            SkippedTest(
+                LABEL_DRIFT, TestCategory.DRIFT, (), "Label Drift needs labels in both datasets."
+            )
+        )
     else:
-        outcomes.tests.append(_psi_test(
-            LABEL_DRIFT, (),
-            pd.Series(reference_labels.astype(int).astype(str)),
-            pd.Series(evaluation_labels.astype(int).astype(str)),
-            thresholds, "the labels",
-        ))
+        outcomes.tests.append(
+            _psi_test(
+                LABEL_DRIFT,
+                (),
+                pd.Series(reference_labels.astype(int).astype(str)),
+                pd.Series(evaluation_labels.astype(int).astype(str)),
+                thresholds,
+                "the labels",
+            )
+        )
     return outcomes
 
 
@@ -76,8 +88,9 @@ def _feature_drift(
     reference: pd.Series, evaluation: pd.Series, thresholds: Thresholds
 ) -> TestResult:
     feature = str(reference.name)
-    test = _psi_test(FEATURE_DRIFT, (feature,), reference, evaluation, thresholds,
-                     f"feature {feature!r}")
+    test = _psi_test(
+        FEATURE_DRIFT, (feature,), reference, evaluation, thresholds, f"feature {feature!r}"
+    )
     if not (is_numeric(reference) and is_numeric(evaluation)):
         return test
     statistic, p_value = ks_test(
@@ -85,8 +98,9 @@ def _feature_drift(
         evaluation.to_numpy(dtype=float, na_value=np.nan),
     )
     metrics = {**test.metrics, "ks_statistic": statistic, "ks_pvalue": p_value}
-    return TestResult(test.test_name, test.category, test.features, test.severity, metrics,
-                      test.description)
+    return TestResult(
+        test.test_name, test.category, test.features, test.severity, metrics, test.description
+    )
 
 
 def _psi_test(
@@ -97,8 +111,9 @@ def _psi_test(
     thresholds: Thresholds,
     subject: str,
 ) -> TestResult:
-    value = feature_psi(reference, evaluation, thresholds.drift_quantile_bins,
-                        thresholds.psi_epsilon)
+    value = feature_psi(
+        reference, evaluation, thresholds.drift_quantile_bins, thresholds.psi_epsilon
+    )
     return TestResult(
         test_name=test_name,
         category=TestCategory.DRIFT,

@@ -56,11 +56,20 @@ class Pages:
                     result = StressTestResult.from_json(job.result)
                     link = result.link
                     summary = result.summary_counts
-                    counts = (f"{summary.total} tests: {summary.passed} pass, "
-                              f"{summary.warning} warning, {summary.failed} alert, "
-                              f"{summary.skipped} skipped")
-                runs.append(RunSummary(run_name=job.name, created_at=job.created_at,
-                                       state=job.state.value, link=link, counts=counts))
+                    counts = (
+                        f"{summary.total} tests: {summary.passed} pass, "
+                        f"{summary.warning} warning, {summary.failed} alert, "
+                        f"{summary.skipped} skipped"
+                    )
+                runs.append(
+                    RunSummary(
+                        run_name=job.name,
+                        created_at=job.created_at,
+                        state=job.state.value,
+                        link=link,
+                        counts=counts,
+                    )
+                )
             firewall = self._store.firewall_of_project(project.project_id)
             firewall_link = None
             if firewall is not None:

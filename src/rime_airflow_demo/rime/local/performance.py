@@ -46,26 +46,33 @@ def model_performance(
         model_perf[name] = MetricPair(reference=before, evaluation=after)
         change = degradation(name, before, after)
         if change is None:
-            outcomes.skipped.append(SkippedTest(
-                name, TestCategory.MODEL_PERFORMANCE, (),
-                f"{name} needs both classes in the reference and the evaluation labels.",
-            ))
+            outcomes.skipped.append(
+                SkippedTest(
+                    name,
+                    TestCategory.MODEL_PERFORMANCE,
+                    (),
+                    f"{name} needs both classes in the reference and the evaluation labels.",
+                )
+            )
             continue
         if name == LOG_LOSS:
             warning, alert = thresholds.log_loss_rise_warning, thresholds.log_loss_rise_alert
         else:
             warning, alert = thresholds.perf_drop_warning, thresholds.perf_drop_alert
-        outcomes.tests.append(TestResult(
-            test_name=name,
-            category=TestCategory.MODEL_PERFORMANCE,
-            features=(),
-            severity=grade(change, warning, alert),
-            metrics={"reference": before, "evaluation": after, "degradation": change},
-            description=(
-                f"{name} is {after:.4f} on the evaluation set and {before:.4f} on the reference "
-                f"set, a degradation of {change:.4f} (warning at {warning}, alert at {alert})."
-            ),
-        ))
+        outcomes.tests.append(
+            TestResult(
+                test_name=name,
+                category=TestCategory.MODEL_PERFORMANCE,
+                features=(),
+                severity=grade(change, warning, alert),
+                metrics={"reference": before, "evaluation": after, "degradation": change},
+                description=(
+                    f"{name} is {after:.4f} on the evaluation set and {before:.4f} on the "
+                    f"reference set, a degradation of {change:.4f} "
+                    f"(warning at {warning}, alert at {alert})."
+                ),
+            )
+        )
     return outcomes, model_perf
 
 
@@ -113,12 +120,23 @@ def _subset_test(
             f"no slice of {feature!r} has {thresholds.subset_min_rows} or more labelled rows"
             f"{' with both classes' if metric == AUC else ''}."
         )
-        return Outcomes([], [SkippedTest(test_name, TestCategory.SUBSET_PERFORMANCE, (feature,),
-                                         f"{test_name} skipped: {reason}")])
+        return Outcomes(
+            [],
+            [
+                SkippedTest(
+                    test_name,
+                    TestCategory.SUBSET_PERFORMANCE,
+                    (feature,),
+                    f"{test_name} skipped: {reason}",
+                )
+            ],
+        )
     worst_slice = min(measured, key=lambda name: measured[name])
     gap = overall - measured[worst_slice]
     metrics: dict[str, float | None] = {
-        "overall": overall, "worst_slice_value": measured[worst_slice], "gap": gap,
+        "overall": overall,
+        "worst_slice_value": measured[worst_slice],
+        "gap": gap,
     }
     metrics.update({f"{SLICE_PREFIX}{name}": value for name, value in measured.items()})
     test = TestResult(

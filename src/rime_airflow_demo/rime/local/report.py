@@ -102,8 +102,12 @@ def _link(uri: str, text: str) -> str:
 
 
 def write_stress_report(
-    path: Path, result: StressTestResult, run_name: str, project: ProjectRef,
-    skipped: Sequence[SkippedTest], thresholds: Thresholds,
+    path: Path,
+    result: StressTestResult,
+    run_name: str,
+    project: ProjectRef,
+    skipped: Sequence[SkippedTest],
+    thresholds: Thresholds,
 ) -> None:
     """Write the page of one stress test run: counts, metric and drift plots, every test."""
     counts = result.summary_counts
@@ -115,68 +119,117 @@ def write_stress_report(
         f"{counts.passed} passed, {counts.warning} warnings, {counts.failed} alerts, "
         f"{counts.skipped} skipped.</p>",
         "<h2>Tests per category</h2>",
-        _table(["category", "PASS", "WARNING", "ALERT"], [
-            [escape(category), *(str(n) for n in by_severity.values())]
-            for category, by_severity in result.category_severity_counts.items()
-        ]),
+        _table(
+            ["category", "PASS", "WARNING", "ALERT"],
+            [
+                [escape(category), *(str(n) for n in by_severity.values())]
+                for category, by_severity in result.category_severity_counts.items()
+            ],
+        ),
         "<h2>Model performance</h2>",
-        _table(["metric", "reference", "evaluation"], [
-            [escape(name), _number(pair.reference), _number(pair.evaluation)]
-            for name, pair in result.model_perf.items()
-        ]),
+        _table(
+            ["metric", "reference", "evaluation"],
+            [
+                [escape(name), _number(pair.reference), _number(pair.evaluation)]
+                for name, pair in result.model_perf.items()
+            ],
+        ),
     ]
 
     names = list(result.model_perf)
-    body.append(_image(bar_chart(
-        "Reference vs evaluation metrics", names,
-        {"reference": [result.model_perf[n].reference for n in names],
-         "evaluation": [result.model_perf[n].evaluation for n in names]},
-        "value",
-    )))
+    body.append(
+        _image(
+            bar_chart(
+                "Reference vs evaluation metrics",
+                names,
+                {
+                    "reference": [result.model_perf[n].reference for n in names],
+                    "evaluation": [result.model_perf[n].evaluation for n in names],
+                },
+                "value",
+            )
+        )
+    )
 
     drift = [t for t in result.tests if t.category is TestCategory.DRIFT and t.features]
     if drift:
-        body += ["<h2>Feature drift</h2>", _image(bar_chart(
-            "PSI per feature", [t.features[0] for t in drift],
-            {"PSI": [t.metrics.get("psi") for t in drift]}, "PSI",
-            [(thresholds.psi_warning, "warning"), (thresholds.psi_alert, "alert")],
-        ))]
+        body += [
+            "<h2>Feature drift</h2>",
+            _image(
+                bar_chart(
+                    "PSI per feature",
+                    [t.features[0] for t in drift],
+                    {"PSI": [t.metrics.get("psi") for t in drift]},
+                    "PSI",
+                    [(thresholds.psi_warning, "warning"), (thresholds.psi_alert, "alert")],
+                )
+            ),
+        ]
     body += _subset_plots(result)
 
     body.append("<h2>All tests</h2>")
-    body.append(_table(["category", "test", "features", "severity", "description"], [
-        [escape(t.category.value), escape(t.test_name), escape(", ".join(t.features)),
-         _severity(t.severity.value), escape(t.description)]
-        for t in result.tests
-    ]))
+    body.append(
+        _table(
+            ["category", "test", "features", "severity", "description"],
+            [
+                [
+                    escape(t.category.value),
+                    escape(t.test_name),
+                    escape(", ".join(t.features)),
+                    _severity(t.severity.value),
+                    escape(t.description),
+                ]
+                for t in result.tests
+            ],
+        )
+    )
 
     if skipped:
         body.append("<h2>Skipped tests</h2>")
-        body.append(_table(["category", "test", "features", "reason"], [
-            [escape(s.category.value), escape(s.test_name), escape(", ".join(s.features)),
-             escape(s.reason)]
-            for s in skipped
-        ]))
+        body.append(
+            _table(
+                ["category", "test", "features", "reason"],
+                [
+                    [
+                        escape(s.category.value),
+                        escape(s.test_name),
+                        escape(", ".join(s.features)),
+                        escape(s.reason),
+                    ]
+                    for s in skipped
+                ],
+            )
+        )
 
     atomic_write_text(path, _page(f"Stress test {run_name}", body))
 
 
 def _subset_plots(result: StressTestResult) -> list[str]:
     flagged = [
-        t for t in result.tests
+        t
+        for t in result.tests
         if t.category is TestCategory.SUBSET_PERFORMANCE and t.severity.value != "PASS"
     ]
     if not flagged:
         return []
     body = ["<h2>Subset performance of flagged features</h2>"]
     for test in flagged:
-        slices = {k.removeprefix(SLICE_PREFIX): v for k, v in test.metrics.items()
-                  if k.startswith(SLICE_PREFIX)}
-        body.append(_image(bar_chart(
-            f"{test.test_name} by slice of {test.features[0]}", list(slices),
-            {test.test_name: list(slices.values())}, "value",
-            [(test.metrics["overall"] or 0.0, "whole set")],
-        )))
+        slices = {
+            k.removeprefix(SLICE_PREFIX): v
+            for k, v in test.metrics.items()
+            if k.startswith(SLICE_PREFIX)
+        }
+        body.append(
+            _image(
+                bar_chart(
+                    f"{test.test_name} by slice of {test.features[0]}",
+                    list(slices),
+                    {test.test_name: list(slices.values())},
+                    "value",
+                    [(test.metrics["overall"] or 0.0, "whole set")],
+                )
+            )
+        )
     return body
 
 
@@ -192,11 +245,22 @@ def write_project_index(
     if firewall_link:
         body.append(f"<p>Continuous test: {_link(firewall_link, 'firewall bins')}</p>")
     body.append("<h2>Stress test runs</h2>")
-    body.append(_table(["run", "started (UTC)", "state", "tests"], [
-        [_link(run.link, run.run_name) if run.link else escape(run.run_name),
-         escape(run.created_at), escape(run.state), escape(run.counts)]
-        for run in runs
-    ]) if runs else "<p>No stress test has run yet.</p>")
+    body.append(
+        _table(
+            ["run", "started (UTC)", "state", "tests"],
+            [
+                [
+                    _link(run.link, run.run_name) if run.link else escape(run.run_name),
+                    escape(run.created_at),
+                    escape(run.state),
+                    escape(run.counts),
+                ]
+                for run in runs
+            ],
+        )
+        if runs
+        else "<p>No stress test has run yet.</p>"
+    )
     atomic_write_text(path, _page(f"RIME project {project.name}", body))
 
 
@@ -209,21 +273,39 @@ def write_firewall_index(path: Path, firewall: FirewallRef, bins: Sequence[BinRe
         f"bins of {firewall.bin_size_s} s.</p>",
     ]
     if bins:
-        body.append(_image(bar_chart(
-            "Prediction drift per bin", [b.start[:16] for b in bins],
-            {"PSI": [b.metrics.get(PREDICTION_DRIFT_PSI) for b in bins]}, "PSI",
-        )))
-    body.append(_table(["bin start", "rows", "severity", "AUC", "prediction PSI"], [
-        [_link(b.link, b.start) if b.link else escape(b.start), str(b.n_rows),
-         _severity(b.severity.value), _number(b.metrics.get("AUC")),
-         _number(b.metrics.get(PREDICTION_DRIFT_PSI))]
-        for b in bins
-    ]))
+        body.append(
+            _image(
+                bar_chart(
+                    "Prediction drift per bin",
+                    [b.start[:16] for b in bins],
+                    {"PSI": [b.metrics.get(PREDICTION_DRIFT_PSI) for b in bins]},
+                    "PSI",
+                )
+            )
+        )
+    body.append(
+        _table(
+            ["bin start", "rows", "severity", "AUC", "prediction PSI"],
+            [
+                [
+                    _link(b.link, b.start) if b.link else escape(b.start),
+                    str(b.n_rows),
+                    _severity(b.severity.value),
+                    _number(b.metrics.get("AUC")),
+                    _number(b.metrics.get(PREDICTION_DRIFT_PSI)),
+                ]
+                for b in bins
+            ],
+        )
+    )
     atomic_write_text(path, _page(f"Continuous test {firewall.firewall_id}", body))
 
 
 def write_bin_report(
-    path: Path, result: BinResult, events: Sequence[DetectionEvent], firewall_link: str,
+    path: Path,
+    result: BinResult,
+    events: Sequence[DetectionEvent],
+    firewall_link: str,
     thresholds: Thresholds,
 ) -> None:
     """Write the page of one bin: its metrics, detection events and drift per feature."""
@@ -236,19 +318,34 @@ def write_bin_report(
         f"{_severity(result.severity.value)}, abnormal-input rate "
         f"{_number(result.metrics.get(ABNORMAL_INPUT_RATE))}.</p>",
         "<h2>Detection events</h2>",
-        _table(["severity", "category", "metric", "feature", "value", "threshold",
-                "description"], [
-            [_severity(e.severity.value), escape(e.category.value), escape(e.metric),
-             escape(e.feature or ""), _number(e.value), _number(e.threshold),
-             escape(e.description)]
-            for e in events
-        ]) if events else "<p>No monitor fired on this bin.</p>",
+        _table(
+            ["severity", "category", "metric", "feature", "value", "threshold", "description"],
+            [
+                [
+                    _severity(e.severity.value),
+                    escape(e.category.value),
+                    escape(e.metric),
+                    escape(e.feature or ""),
+                    _number(e.value),
+                    _number(e.threshold),
+                    escape(e.description),
+                ]
+                for e in events
+            ],
+        )
+        if events
+        else "<p>No monitor fired on this bin.</p>",
         "<h2>Metrics</h2>",
         _table(["metric", "value"], [[escape(k), _number(v)] for k, v in other.items()]),
         "<h2>Feature drift</h2>",
-        _image(bar_chart(
-            "PSI per feature against the reference", list(drift), {"PSI": list(drift.values())},
-            "PSI", [(thresholds.psi_warning, "warning"), (thresholds.psi_alert, "alert")],
-        )),
+        _image(
+            bar_chart(
+                "PSI per feature against the reference",
+                list(drift),
+                {"PSI": list(drift.values())},
+                "PSI",
+                [(thresholds.psi_warning, "warning"), (thresholds.psi_alert, "alert")],
+            )
+        ),
     ]
     atomic_write_text(path, _page(f"Continuous-test bin {result.start}", body))

@@ -133,7 +133,9 @@ def execute_stress_test(
     )
     write_stress_report(page, result, run_name, project, outcomes.skipped, thresholds)
     log.info(
-        "Stress test %s of model %s finished: %s", test_run_id, model.model.ref.model_id,
+        "Stress test %s of model %s finished: %s",
+        test_run_id,
+        model.model.ref.model_id,
         result.summary_counts,
     )
     return result
@@ -179,7 +181,11 @@ def execute_continuous_test(
         store.replace_bin(job_id, result, events)
         log.info(
             "Continuous test %s wrote bin %s of firewall %s: %d rows, %s, %d event(s)",
-            job_id, result.start, firewall.firewall_id, result.n_rows, result.severity.value,
+            job_id,
+            result.start,
+            firewall.firewall_id,
+            result.n_rows,
+            result.severity.value,
             len(events),
         )
         results.append(result)

@@ -210,16 +210,26 @@ class Store:
                 "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (project_id, name) DO UPDATE SET source = excluded.source, "
                 "n_rows = excluded.n_rows, model_id = excluded.model_id, spec = excluded.spec",
-                (ref.dataset_id, ref.project_id, ref.name, record.source, ref.n_rows,
-                 ref.model_id, json.dumps(_spec_to_json(spec))),
+                (
+                    ref.dataset_id,
+                    ref.project_id,
+                    ref.name,
+                    record.source,
+                    ref.n_rows,
+                    ref.model_id,
+                    json.dumps(_spec_to_json(spec)),
+                ),
             )
             row = db.execute(
                 "SELECT dataset_id FROM datasets WHERE project_id = ? AND name = ?",
                 (ref.project_id, ref.name),
             ).fetchone()
         return DatasetRef(
-            dataset_id=row["dataset_id"], project_id=ref.project_id, name=ref.name,
-            n_rows=ref.n_rows, model_id=ref.model_id,
+            dataset_id=row["dataset_id"],
+            project_id=ref.project_id,
+            name=ref.name,
+            n_rows=ref.n_rows,
+            model_id=ref.model_id,
         )
 
     def get_dataset(self, dataset_id: str) -> DatasetRecord:
@@ -235,12 +245,17 @@ class Store:
         spec = json.loads(row["spec"])
         return DatasetRecord(
             ref=DatasetRef(
-                dataset_id=row["dataset_id"], project_id=row["project_id"], name=row["name"],
-                n_rows=row["n_rows"], model_id=row["model_id"],
+                dataset_id=row["dataset_id"],
+                project_id=row["project_id"],
+                name=row["name"],
+                n_rows=row["n_rows"],
+                model_id=row["model_id"],
             ),
             spec=DatasetSpec(
-                label_col=spec["label_col"], pred_col=spec["pred_col"],
-                timestamp_col=spec["timestamp_col"], ignored_cols=tuple(spec["ignored_cols"]),
+                label_col=spec["label_col"],
+                pred_col=spec["pred_col"],
+                timestamp_col=spec["timestamp_col"],
+                ignored_cols=tuple(spec["ignored_cols"]),
             ),
             source=row["source"],
         )
@@ -257,7 +272,10 @@ class Store:
             )
 
     def finish_job(
-        self, job_id: str, state: JobState, message: str = "",
+        self,
+        job_id: str,
+        state: JobState,
+        message: str = "",
         result: Mapping[str, Any] | None = None,
     ) -> None:
         """Set the terminal state of a job, with its error message or JSON result."""
@@ -339,8 +357,15 @@ class Store:
             )
             db.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
-                [(event.event_id, event.firewall_id, event.bin_start, json.dumps(event.to_json()))
-                 for event in events],
+                [
+                    (
+                        event.event_id,
+                        event.firewall_id,
+                        event.bin_start,
+                        json.dumps(event.to_json()),
+                    )
+                    for event in events
+                ],
             )
 
     def job_bins(self, job_id: str) -> list[BinResult]:
@@ -371,15 +396,21 @@ class Store:
 
 def _spec_to_json(spec: DatasetSpec) -> dict[str, Any]:
     return {
-        "label_col": spec.label_col, "pred_col": spec.pred_col,
-        "timestamp_col": spec.timestamp_col, "ignored_cols": list(spec.ignored_cols),
+        "label_col": spec.label_col,
+        "pred_col": spec.pred_col,
+        "timestamp_col": spec.timestamp_col,
+        "ignored_cols": list(spec.ignored_cols),
     }
 
 
 def _job_record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
-        job_id=row["job_id"], kind=JobKind(row["kind"]), project_id=row["project_id"],
-        name=row["name"], state=JobState(row["state"]), message=row["message"],
+        job_id=row["job_id"],
+        kind=JobKind(row["kind"]),
+        project_id=row["project_id"],
+        name=row["name"],
+        state=JobState(row["state"]),
+        message=row["message"],
         result=None if row["result"] is None else json.loads(row["result"]),
         created_at=row["created_at"],
     )
@@ -387,6 +418,9 @@ def _job_record(row: sqlite3.Row) -> JobRecord:
 
 def _firewall_ref(row: sqlite3.Row) -> FirewallRef:
     return FirewallRef(
-        firewall_id=row["firewall_id"], project_id=row["project_id"], model_id=row["model_id"],
-        ref_dataset_id=row["ref_dataset_id"], bin_size_s=row["bin_size_s"],
+        firewall_id=row["firewall_id"],
+        project_id=row["project_id"],
+        model_id=row["model_id"],
+        ref_dataset_id=row["ref_dataset_id"],
+        bin_size_s=row["bin_size_s"],
     )

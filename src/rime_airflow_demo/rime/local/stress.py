@@ -48,31 +48,41 @@ def run_stress_tests(
 
     outcomes, model_perf = model_performance(
         (reference.labels[reference_labelled], inputs.reference_predictions[reference_labelled]),
-        (evaluation.labels[evaluation_labelled],
-         inputs.evaluation_predictions[evaluation_labelled]),
+        (
+            evaluation.labels[evaluation_labelled],
+            inputs.evaluation_predictions[evaluation_labelled],
+        ),
         thresholds,
     )
-    outcomes.extend(subset_performance(
-        evaluation.frame.loc[evaluation_labelled].reset_index(drop=True),
-        inputs.features,
-        evaluation.labels[evaluation_labelled],
-        inputs.evaluation_predictions[evaluation_labelled],
-        thresholds,
-    ))
-    outcomes.extend(drift_tests(
-        reference.frame, evaluation.frame, inputs.features,
-        (inputs.reference_predictions, inputs.evaluation_predictions),
-        (reference.labels, evaluation.labels),
-        thresholds,
-    ))
+    outcomes.extend(
+        subset_performance(
+            evaluation.frame.loc[evaluation_labelled].reset_index(drop=True),
+            inputs.features,
+            evaluation.labels[evaluation_labelled],
+            inputs.evaluation_predictions[evaluation_labelled],
+            thresholds,
+        )
+    )
+    outcomes.extend(
+        drift_tests(
+            reference.frame,
+            evaluation.frame,
+            inputs.features,
+            (inputs.reference_predictions, inputs.evaluation_predictions),
+            (reference.labels, evaluation.labels),
+            thresholds,
+        )
+    )
     if inputs.predict_df is None:
         outcomes.extend(
             skipped_abnormal_tests(reference.frame, inputs.features, inputs.no_model_reason)
         )
     else:
-        outcomes.extend(abnormal_input_tests(
-            reference.frame, evaluation.frame, inputs.features, inputs.predict_df, thresholds
-        ))
+        outcomes.extend(
+            abnormal_input_tests(
+                reference.frame, evaluation.frame, inputs.features, inputs.predict_df, thresholds
+            )
+        )
     outcomes.extend(
         cleanliness_tests(reference.frame, evaluation.frame, inputs.features, thresholds)
     )

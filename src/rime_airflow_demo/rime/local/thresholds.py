@@ -99,8 +99,12 @@ class Thresholds:
                         f"Thresholds.{alert_name}={alert!r} is below "
                         f"{item.name}={value!r}; an alert limit must be at least its warning limit."
                     )
-        for name in ("subset_quantile_bins", "drift_quantile_bins", "subset_min_rows",
-                     "abnormal_sample_rows"):
+        for name in (
+            "subset_quantile_bins",
+            "drift_quantile_bins",
+            "subset_min_rows",
+            "abnormal_sample_rows",
+        ):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"Thresholds.{name} must be at least 1.")
 
