@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -47,9 +48,31 @@ def flow(
         monkeypatch.setenv("RIME_DEMO_RIME_POLL_INTERVAL", "0.01")
         monkeypatch.setenv("RIME_DEMO_GEN_REFERENCE_ROWS", "400")
         context = {"dag": SimpleNamespace(dag_id=stress_testing.DAG_ID), "run_id": "manual__t1"}
-        first = run_one_model(context)
-        second = run_one_model(context)
+        root = logging.getLogger()
+        previous_level = root.level
+        root.addHandler(LOG_CAPTURE)
+        root.setLevel(logging.DEBUG)
+        try:
+            first = run_one_model(context)
+            second = run_one_model(context)
+        finally:
+            root.removeHandler(LOG_CAPTURE)
+            root.setLevel(previous_level)
         yield server, first, second
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps the formatted text of every log record, arguments and tracebacks included."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+
+LOG_CAPTURE = RecordingHandler()
 
 
 def run_one_model(context: dict[str, Any]) -> dict[str, Any]:
@@ -98,3 +121,27 @@ def test_stress_flow_values_hide_key(flow: Flow) -> None:
     """No XCom value of the flow contains the API key."""
     _, first, second = flow
     assert API_KEY not in json.dumps([first, second])
+
+
+def test_stress_flow_logs_hide_key(flow: Flow) -> None:
+    """No log record written during the flow contains the API key."""
+    assert LOG_CAPTURE.lines
+    assert not [line for line in LOG_CAPTURE.lines if API_KEY in line]
+
+
+def test_stress_flow_mlflow_hides_key(flow: Flow) -> None:
+    """No MLflow param, run tag or model version tag of the flow contains the API key."""
+    from rime_airflow_demo import tracking
+    from rime_airflow_demo.settings import Settings
+
+    settings = Settings.from_env()
+    client = tracking.client_for(settings)
+    runs = client.search_runs([tracking.experiment_id(settings)])
+    assert runs
+    for run in runs:
+        assert API_KEY not in json.dumps(run.data.params)
+        assert API_KEY not in json.dumps(run.data.tags)
+    versions = client.search_model_versions(f"name='{settings.registered_model_name}'")
+    assert versions
+    for version in versions:
+        assert API_KEY not in json.dumps(version.tags)
