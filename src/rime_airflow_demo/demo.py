@@ -253,7 +253,11 @@ def describe_backend(settings: Settings) -> str:
         credentials = credentials_from_settings(settings)
     if credentials is None:
         if settings.rime_backend == "sdk":
-            return "rime-sdk (credentials missing: the tasks will fail)"
+            raise DemoError(
+                "RIME_DEMO_RIME_BACKEND='sdk' needs RIME credentials: set RIME_API_KEY and "
+                f"RIME_UPLOAD_URL, or the Airflow connection {settings.rime_conn_id!r}; "
+                "or unset RIME_DEMO_RIME_BACKEND to use the local engine."
+            )
         return f"local engine in {settings.rime_local_root} (no RIME credentials set)"
     return f"RIME cluster at {credentials.url}"
 
@@ -333,6 +337,7 @@ class Demo:
         self.write(f"Data: {describe_data(self.settings)}")
         env = prepare_airflow(self.settings)
         self.write(f"Airflow home: {env['AIRFLOW_HOME']} (metadata database migrated)")
+        # Checked before any DAG runs, so missing credentials stop the demo at once.
         self.write(f"RIME backend: {describe_backend(self.settings)}")
         ensure_experiment(self.settings)
         self.write(f"MLflow tracking: {self.settings.mlflow_tracking_uri}")
@@ -384,7 +389,8 @@ class Demo:
                 auc_text = "n/a" if auc is None else f"{auc:.3f}"
                 detail = (
                     f"{found.bin.n_rows:>5} rows  AUC {auc_text}  "
-                    f"{found.bin.severity.value:<7}  {len(found.events)} events"
+                    f"{found.bin.severity.value:<7}  {len(found.events)} event"
+                    f"{'' if len(found.events) == 1 else 's'}"
                 )
             self.write(f"  {day.isoformat()}  {detail}  ({outcome.seconds:.0f} s)")
 

@@ -252,3 +252,15 @@ class TestEnsureExperiment:
         settings = Settings(home=tmp_path, mlflow_tracking_uri="http://127.0.0.1:9")
         demo.ensure_experiment(settings)
         assert list(tmp_path.iterdir()) == []
+
+
+def test_sdk_backend_without_credentials_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking for the sdk backend without credentials fails before any DAG runs."""
+    monkeypatch.delenv("AIRFLOW_CONN_RIME_DEFAULT", raising=False)
+    settings = Settings.from_env({"RIME_DEMO_HOME": str(tmp_path), "RIME_DEMO_RIME_BACKEND": "sdk"})
+    with pytest.raises(DemoError) as caught:
+        demo.describe_backend(settings)
+    assert "RIME_API_KEY" in str(caught.value)
+    assert "rime_default" in str(caught.value)
