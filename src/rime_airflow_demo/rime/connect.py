@@ -1,8 +1,8 @@
 """Choose the RIME backend from settings.
 
 ``auto`` picks the rime-sdk adapter when credentials exist and the local
-engine otherwise; asking for ``sdk`` without credentials is an error that names
-the missing variable, never a silent fall back.
+engine otherwise. Asking for ``sdk`` without credentials is an error that
+names the missing variable, never a silent fall back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RimeCredentials:
-    """Where and how to reach a RIME cluster. ``repr`` hides the API key."""
+    """URL, API key and TLS options of a RIME cluster. ``repr`` hides the API key."""
 
     url: str
     api_key: str = field(repr=False)
