@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,15 +36,11 @@ def train_model_dir(workdir: Path) -> Path:
     silence warnings raised inside SQLAlchemy, MLflow and skops while the
     model is logged.
     """
-    import mlflow
-    import mlflow.sklearn
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from rime_airflow_demo.rime.model_dir import build_model_dir
 
     train = make_frame(600, seed=1)
     features = train[FEATURES].astype({"channel": object})
@@ -78,6 +75,16 @@ def train_model_dir(workdir: Path) -> Path:
         ]
     )
     pipeline.fit(features, train["label"])
+    return log_model_dir(pipeline, features, workdir, "local-engine-tests")
+
+
+def log_model_dir(pipeline: Any, features: pd.DataFrame, workdir: Path, experiment: str) -> Path:
+    """Log a fitted scikit-learn pipeline to a SQLite MLflow store and build its RIME model dir."""
+    import mlflow
+    import mlflow.sklearn
+
+    from rime_airflow_demo.rime.model_dir import build_model_dir
+
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore",
@@ -89,7 +96,7 @@ def train_model_dir(workdir: Path) -> Path:
         # loaded module when imported, which trips Airflow's deprecated-attribute warnings.
         warnings.filterwarnings("ignore", message=r"The `airflow\.", category=Warning)
         mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
-        mlflow.set_experiment("local-engine-tests")
+        mlflow.set_experiment(experiment)
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(
                 pipeline,

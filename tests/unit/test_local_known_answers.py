@@ -8,7 +8,6 @@ data were built to produce, and that unchanged data do not produce it.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from rime_airflow_demo.rime.protocol import (
     TestCategory,
     TestResult,
 )
-from tests.unit.local_engine_data import logistic_predictions, make_frame
+from tests.unit.local_engine_data import log_model_dir, logistic_predictions, make_frame
 
 SEGMENTS = ["a", "b", "c"]
 # Log-odds that each segment adds to the label in the abnormal-input data.
@@ -73,36 +72,8 @@ def _sliced_frame(
 
 
 def _log_model_dir(pipeline: Any, features: pd.DataFrame, workdir: Path) -> Path:
-    """Log a fitted scikit-learn pipeline to a SQLite MLflow store and build its RIME model dir.
-
-    The filters silence warnings raised inside SQLAlchemy, MLflow and skops
-    while the model is logged.
-    """
-    import mlflow
-    import mlflow.sklearn
-
-    from rime_airflow_demo.rime.model_dir import build_model_dir
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message="The ``noload`` loader strategy is deprecated",
-            category=DeprecationWarning,
-        )
-        warnings.filterwarnings("ignore", message=".*inferred as AnyType", category=UserWarning)
-        warnings.filterwarnings("ignore", message=r"The `airflow\.", category=Warning)
-        mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
-        mlflow.set_experiment("known-answer-tests")
-        with mlflow.start_run():
-            info = mlflow.sklearn.log_model(
-                pipeline,
-                name="model",
-                pyfunc_predict_fn="predict_proba",
-                skops_trusted_types=["numpy.dtype"],
-                pip_requirements=["scikit-learn"],
-                signature=mlflow.models.infer_signature(features, pipeline.predict_proba(features)),
-            )
-        return build_model_dir(info.model_uri, workdir / "model_dir")
+    """Log a fitted scikit-learn pipeline and build its RIME model directory."""
+    return log_model_dir(pipeline, features, workdir, "known-answer-tests")
 
 
 def _segment_model_dir(workdir: Path) -> Path:
