@@ -1,4 +1,4 @@
-"""The in-memory fake cluster behaves like a RIME backend and injects the faults it is told to."""
+"""The in-memory fake cluster behaves like a RIME backend and injects the faults a test programs."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_scripted_stress_result(dataset_file: Path) -> None:
 
 
 def test_failed_job_raises_with_id(dataset_file: Path) -> None:
-    """A job told to fail raises JobFailedError carrying its id."""
+    """A job scripted to fail raises JobFailedError carrying its id."""
     cluster = FakeRimeCluster()
     cluster.fail_next_jobs(1, "out of memory")
     project_id, model_id, dataset_id = _registered(cluster, dataset_file)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 class TimestampError(ValueError):
-    """A timestamp column is missing or holds values that are not timestamps."""
+    """A timestamp column is missing or contains values that are not timestamps."""
 
 
 def to_utc(values: pd.Series, column: str, source: str) -> pd.Series:
@@ -27,7 +27,7 @@ def to_utc(values: pd.Series, column: str, source: str) -> pd.Series:
         parsed = values
     elif pd.api.types.is_numeric_dtype(values):
         raise TimestampError(
-            f"{source}: column {column!r} holds numbers, not timestamps; "
+            f"{source}: column {column!r} contains numbers, not timestamps; "
             "write them as ISO 8601 strings such as 2024-03-01T12:00:00Z."
         )
     else:

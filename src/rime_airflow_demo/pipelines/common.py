@@ -1,4 +1,4 @@
-"""What every callable needs: settings, the RIME client and the run's identity.
+"""Shared needs of every callable: settings, the RIME client and the run's identity.
 
 This is the one layer that may import Airflow (lazily); everything below it
 is plain Python.

@@ -51,7 +51,7 @@ def credentials_from_settings(settings: Settings) -> RimeCredentials | None:
 
 
 def get_client(settings: Settings, credentials: RimeCredentials | None = None) -> RimeClient:
-    """Build the backend that ``settings.rime_backend`` asks for.
+    """Build the backend that ``settings.rime_backend`` selects.
 
     ``credentials`` come from the caller (the Airflow connection); when None,
     the environment variables are used.

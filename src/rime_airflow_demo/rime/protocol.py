@@ -67,7 +67,7 @@ class JobState(str, enum.Enum):
 
 
 class JobKind(str, enum.Enum):
-    """What a job computes."""
+    """Kind of computation a job runs."""
 
     STRESS_TEST = "STRESS_TEST"
     CONTINUOUS_TEST = "CONTINUOUS_TEST"
